@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+// AnkiSyncServer: a self-hosted Anki sync server.
+//
+// Layers (each its own target so it can be tested alone):
+//   Supervisor  front door: accepts, authenticates, routes connections to workers
+//   Worker      per-user engine: HTTP serving and the sync protocol for one user
+//   Storage     the per-user storage engine: SQLite, unicase, collection schema
+//   Shared      vocabulary both processes speak: config, HTTP framing, zstd,
+//               the supervisor <-> worker channel, fd passing, spawning, logs
+//   CSQLite, CZstd  system libraries; CShim  the few C macros Swift cannot reach
+import PackageDescription
+
+let package = Package(
+    name: "AnkiSyncServer",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "anki-sync-server", targets: ["Supervisor"]),
+        .executable(name: "anki-sync-worker", targets: ["Worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
+        .target(name: "CShim", path: "Sources/CShim"),
+        .target(
+            name: "Shared",
+            dependencies: [
+                "CZstd", "CShim",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "Sources/Shared"),
+        .target(
+            name: "Storage",
+            dependencies: ["CSQLite", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/Storage"),
+        .executableTarget(name: "Supervisor", dependencies: ["Shared", "CShim"], path: "Sources/Supervisor"),
+        .executableTarget(name: "Worker", dependencies: ["Shared", "Storage", "CShim"], path: "Sources/Worker"),
+        .testTarget(name: "SharedTests", dependencies: ["Shared"], path: "Tests/SharedTests"),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"], path: "Tests/StorageTests"),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Shared", "Storage"], path: "Tests/WorkerTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

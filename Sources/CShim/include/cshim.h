@@ -1,0 +1,49 @@
+// The few system calls whose C macros or GNU extensions Swift cannot reach:
+// SCM_RIGHTS ancillary data (CMSG_*), accept4, epoll's packed event struct,
+// signalfd and posix_spawn with an inherited channel descriptor.
+#ifndef CSHIM_H
+#define CSHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Sends `len` bytes (len >= 1) plus, if fd >= 0, one descriptor as SCM_RIGHTS in a single
+/// sendmsg. Returns bytes sent or -1 with errno set. Never raises SIGPIPE.
+ssize_t cshim_send_fd(int sock, int fd, const void *data, size_t len);
+
+/// Receives one message into buf. *fd is set to the passed descriptor (close-on-exec) or -1.
+/// Extra descriptors are closed. *truncated is 1 if data or control data was cut.
+/// Returns bytes received (0 = peer closed) or -1 with errno set.
+ssize_t cshim_recv_fd(int sock, int *fd, void *buf, size_t cap, int *truncated);
+
+/// accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK.
+int cshim_accept(int listen_fd);
+
+/// epoll helpers: events are EPOLLIN=1, EPOLLOUT=4, EPOLLERR=8, EPOLLHUP=16, EPOLLRDHUP=0x2000.
+int cshim_epoll_create(void);
+int cshim_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+/// Waits; fills tokens[i]/events[i]; returns count, or -1 with errno.
+int cshim_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
+int cshim_epoll_op_add(void);
+int cshim_epoll_op_mod(void);
+int cshim_epoll_op_del(void);
+
+/// Blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE... (all given) in the calling thread and
+/// returns a non-blocking, close-on-exec signalfd for them (SIGPIPE is ignored instead).
+int cshim_signalfd_for_supervisor(void);
+/// Reads one pending signal from the signalfd: returns its number, 0 if none, -1 on error.
+int cshim_signalfd_read(int sfd);
+
+/// posix_spawn `path` with argv (NULL terminated), the environment of this process,
+/// `channel_fd` duplicated to descriptor 3, a clean signal mask and default dispositions.
+/// Returns 0 and sets *pid, or an errno value.
+int cshim_spawn_with_channel(const char *path, char *const argv[], int channel_fd, pid_t *pid);
+
+/// Sets or clears O_NONBLOCK. Returns 0 or -1.
+int cshim_set_nonblocking(int fd, int on);
+
+/// errno as an int (Swift can read errno, but this keeps call sites uniform).
+int cshim_errno(void);
+
+#endif

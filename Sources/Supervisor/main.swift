@@ -1,0 +1,2 @@
+import Shared
+print("anki-sync-server \(SharedVersion.string)")

@@ -1,0 +1,3 @@
+import Shared
+import Storage
+print("anki-sync-worker")

@@ -1,0 +1,6 @@
+import XCTest
+@testable import Worker
+
+final class PlaceholderWorkerTests: XCTestCase {
+    func testBuilds() { XCTAssertTrue(true) }
+}
