@@ -40,6 +40,7 @@ let package = Package(
         .executableTarget(name: "Worker", dependencies: ["Shared", "Storage", "CShim"], path: "Sources/Worker"),
         .testTarget(name: "SharedTests", dependencies: ["Shared"], path: "Tests/SharedTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], path: "Tests/StorageTests"),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Shared"], path: "Tests/SupervisorTests"),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Shared", "Storage"], path: "Tests/WorkerTests"),
     ],
     swiftLanguageModes: [.v6]

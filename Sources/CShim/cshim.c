@@ -8,6 +8,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -180,3 +181,5 @@ int cshim_set_nonblocking(int fd, int on) {
 }
 
 int cshim_errno(void) { return errno; }
+
+int cshim_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }

@@ -1,1 +1,1 @@
-public enum SharedVersion { public static let string = "0.1.0" }
+public enum ServerVersion { public static let string = "0.1.0" }

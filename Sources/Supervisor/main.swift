@@ -1,2 +1,59 @@
+import Foundation
+import Glibc
 import Shared
-print("anki-sync-server \(SharedVersion.string)")
+
+/// Prints one line to standard error.
+func complain(_ text: String) {
+    let bytes = Array("anki-sync-server: \(text)\n".utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+func start() -> Int32 {
+    let invocation: Invocation
+    do { invocation = try Invocation.parse(Array(CommandLine.arguments.dropFirst())) } catch {
+        complain("\(error)\n\(Invocation.usage)")
+        return 2
+    }
+    switch invocation.command {
+    case .help:
+        print(Invocation.usage)
+        return 0
+    case .version:
+        print("anki-sync-server \(ServerVersion.string)")
+        return 0
+    case .healthcheck, .serve:
+        break
+    }
+    let config: ServerConfig
+    do {
+        config = try ServerConfig.load(environment: try invocation.environment())
+    } catch {
+        complain("configuration error: \(error)")
+        return 2
+    }
+    if invocation.command == .healthcheck {
+        return HealthCheck.probe(host: config.host, port: config.port) ? 0 : 1
+    }
+    let log = Log(format: config.logFormat, process: "supervisor")
+    let workerBinary = WorkerSpawner.defaultBinary(override: config.workerBinary)
+    guard access(workerBinary, X_OK) == 0 else {
+        complain("configuration error: SYNC_WORKER_BIN: worker binary not found or not executable at \(workerBinary)")
+        return 2
+    }
+    // The supervisor creates only the per-user folders; workers create what is inside them.
+    do {
+        try DataFolders.prepare(base: config.baseDirectory, users: config.users.map(\.name))
+    } catch {
+        complain("SYNC_BASE: \(error)")
+        return 2
+    }
+    do {
+        let supervisor = try Supervisor(config: config, log: log, workerBinary: workerBinary)
+        return supervisor.run()
+    } catch {
+        complain("cannot start: \(error)")
+        return 1
+    }
+}
+
+exit(start())

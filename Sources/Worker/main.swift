@@ -1,3 +1,5 @@
+import Glibc
 import Shared
-import Storage
-print("anki-sync-worker")
+
+if let code = DevCommands.run(CommandLine.arguments) { exit(code) }
+exit(WorkerMain.run())

@@ -43,6 +43,9 @@ int cshim_spawn_with_channel(const char *path, char *const argv[], int channel_f
 /// Sets or clears O_NONBLOCK. Returns 0 or -1.
 int cshim_set_nonblocking(int fd, int on);
 
+/// A non-blocking, close-on-exec eventfd (wake-ups between threads and the epoll loop).
+int cshim_eventfd(void);
+
 /// errno as an int (Swift can read errno, but this keeps call sites uniform).
 int cshim_errno(void);
 

@@ -1,0 +1,107 @@
+import Foundation
+
+/// Messages on the supervisor ⇄ worker channel (one SOCK_SEQPACKET socketpair per worker).
+/// Wire form of every message: [version: UInt8][kind: UInt8][payload]; a client socket, when one
+/// travels with the message, rides along as SCM_RIGHTS ancillary data.
+public enum ChannelMessage: Equatable, Sendable {
+    /// Supervisor → worker, first message: who the worker serves and with which limits.
+    case hello(WorkerHello)
+    /// Supervisor → worker: a client connection (with fd) and the bytes already read from it.
+    case connection(id: UInt64, prefix: [UInt8])
+    /// Worker → supervisor: the connection (with fd) after a response, and bytes read past it.
+    case connectionBack(id: UInt64, leftover: [UInt8])
+    /// Worker → supervisor: counters for status.
+    case stats(WorkerStats)
+    /// Supervisor → worker: finish in-flight requests, roll back open sessions, exit.
+    case shutdown(reason: String)
+
+    public static let version: UInt8 = 1
+    /// Largest message accepted; keeps every message inside one SEQPACKET datagram.
+    public static let maxSize = 192 * 1024
+
+    enum Kind: UInt8 { case hello = 1, connection, connectionBack, stats, shutdown }
+
+    public func encode() -> [UInt8] {
+        switch self {
+        case .hello(let hello): return Self.frame(.hello, Self.json(hello))
+        case .connection(let id, let prefix): return Self.frame(.connection, Self.u64(id) + prefix)
+        case .connectionBack(let id, let leftover): return Self.frame(.connectionBack, Self.u64(id) + leftover)
+        case .stats(let stats): return Self.frame(.stats, Self.json(stats))
+        case .shutdown(let reason): return Self.frame(.shutdown, Array(reason.utf8))
+        }
+    }
+
+    public struct DecodeError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func decode(_ bytes: ArraySlice<UInt8>) throws(DecodeError) -> ChannelMessage {
+        guard bytes.count >= 2 else { throw DecodeError(description: "short channel message") }
+        let base = bytes.startIndex
+        guard bytes[base] == version else { throw DecodeError(description: "channel version \(bytes[base]) (expected \(version))") }
+        guard let kind = Kind(rawValue: bytes[base + 1]) else { throw DecodeError(description: "unknown channel message \(bytes[base + 1])") }
+        let payload = bytes[(base + 2)...]
+        switch kind {
+        case .hello: return .hello(try json(WorkerHello.self, payload))
+        case .stats: return .stats(try json(WorkerStats.self, payload))
+        case .shutdown: return .shutdown(reason: String(decoding: payload, as: UTF8.self))
+        case .connection, .connectionBack:
+            guard payload.count >= 8 else { throw DecodeError(description: "short connection message") }
+            var id: UInt64 = 0
+            for b in payload.prefix(8) { id = id << 8 | UInt64(b) }
+            let rest = Array(payload.dropFirst(8))
+            return kind == .connection ? .connection(id: id, prefix: rest) : .connectionBack(id: id, leftover: rest)
+        }
+    }
+
+    static func frame(_ kind: Kind, _ payload: [UInt8]) -> [UInt8] { [version, kind.rawValue] + payload }
+
+    static func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * $0)) } }
+
+    static func json<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? Array(encoder.encode(value))) ?? []
+    }
+
+    static func json<T: Decodable>(_ type: T.Type, _ payload: ArraySlice<UInt8>) throws(DecodeError) -> T {
+        do { return try JSONDecoder().decode(type, from: Data(payload)) } catch {
+            throw DecodeError(description: "bad \(type) payload: \(error)")
+        }
+    }
+}
+
+/// What a worker needs to serve its user. Sent over the channel, never on argv or in the environment.
+public struct WorkerHello: Codable, Equatable, Sendable {
+    public var user: String
+    public var folder: String
+    public var hostKey: String
+    public var maxPayloadMegs: Int
+    public var limits: ServerConfig.Limits
+    public var logFormat: LogFormat
+
+    public init(user: String, folder: String, hostKey: String, maxPayloadMegs: Int, limits: ServerConfig.Limits, logFormat: LogFormat) {
+        self.user = user
+        self.folder = folder
+        self.hostKey = hostKey
+        self.maxPayloadMegs = maxPayloadMegs
+        self.limits = limits
+        self.logFormat = logFormat
+    }
+}
+
+/// A worker's counters, reported after every request.
+public struct WorkerStats: Codable, Equatable, Sendable {
+    public var requestsServed: Int
+    public var activeSyncSession: Bool
+    /// Unix milliseconds of the last request, 0 if none yet.
+    public var lastRequestMillis: Int64
+    public var inFlight: Int
+
+    public init(requestsServed: Int = 0, activeSyncSession: Bool = false, lastRequestMillis: Int64 = 0, inFlight: Int = 0) {
+        self.requestsServed = requestsServed
+        self.activeSyncSession = activeSyncSession
+        self.lastRequestMillis = lastRequestMillis
+        self.inFlight = inFlight
+    }
+}

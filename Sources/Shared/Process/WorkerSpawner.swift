@@ -1,0 +1,35 @@
+import CShim
+import Foundation
+import Glibc
+
+/// Starts worker processes: `anki-sync-worker <user>` with its channel end as descriptor 3.
+public enum WorkerSpawner {
+    /// The channel descriptor number a worker finds its channel on.
+    public static let channelDescriptor: Int32 = 3
+
+    /// Where the worker binary lives: SYNC_WORKER_BIN, else next to the running executable.
+    public static func defaultBinary(override: String?) -> String {
+        if let override { return override }
+        let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return ((own as NSString).deletingLastPathComponent as NSString).appendingPathComponent("anki-sync-worker")
+    }
+
+    public static func spawn(binary: String, user: String, channel: ChannelSocket) throws(SystemError) -> pid_t {
+        var pid: pid_t = 0
+        let args = [binary, user]
+        var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
+        cArgs.append(nil)
+        defer { for p in cArgs { free(p) } }
+        let rc = cshim_spawn_with_channel(binary, &cArgs, channel.fd, &pid)
+        guard rc == 0 else { throw SystemError("posix_spawn \(binary)", code: rc) }
+        return pid
+    }
+
+    /// Describes a wait status: "exit 0", "signal 9".
+    public static func describe(status: Int32) -> String {
+        if status & 0x7f == 0 { return "exit \((status >> 8) & 0xff)" }
+        return "signal \(status & 0x7f)"
+    }
+
+    public static func exitedCleanly(status: Int32) -> Bool { status & 0x7f == 0 && (status >> 8) & 0xff == 0 }
+}

@@ -1,0 +1,395 @@
+import CSQLite
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// `Collection` has members named `open`/`close`; these reach the C functions unambiguously.
+private func posixOpen(_ path: String, _ flags: Int32) -> Int32 { open(path, flags) }
+private func posixClose(_ fd: Int32) { _ = close(fd) }
+
+/// Why a collection operation failed (SQLite failures surface as `SQLiteError`).
+public enum CollectionError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// `createNew` refuses to replace an existing file.
+    case alreadyExists(path: String)
+    /// `open` found a file that is not a schema-18 collection.
+    case notACollection(path: String, reason: String)
+    /// `validateUpload` rejected the file.
+    case invalidUpload(reason: String)
+    /// The WAL could not be folded into the main file (another connection is reading or writing).
+    case checkpointIncomplete(detail: String)
+    /// A call on a closed collection, or a call that needs no open transaction while one is open.
+    case misuse(String)
+    /// A file-system call failed.
+    case io(operation: String, path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .alreadyExists(let path): "collection already exists: \(path)"
+        case .notACollection(let path, let reason): "not an Anki collection (\(path)): \(reason)"
+        case .invalidUpload(let reason): "invalid collection upload: \(reason)"
+        case .checkpointIncomplete(let detail): "WAL checkpoint incomplete: \(detail)"
+        case .misuse(let text): "collection misuse: \(text)"
+        case .io(let op, let path, let code): "\(op) failed for \(path): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// The `meta` view of a collection (PROTOCOL `meta` reply fields).
+public struct CollectionMeta: Sendable, Equatable {
+    /// Last modification, ms.
+    public var mod: Int64
+    /// Last schema change, ms.
+    public var scm: Int64
+    public var usn: Int64
+    /// No rows in `cards`.
+    public var isEmpty: Bool
+
+    public init(mod: Int64, scm: Int64, usn: Int64, isEmpty: Bool) {
+        self.mod = mod
+        self.scm = scm
+        self.usn = usn
+        self.isEmpty = isEmpty
+    }
+}
+
+/// One user's schema-18 collection file, open read-write.
+///
+/// Not `Sendable`: like its connection, confine it to one thread or task.
+public final class Collection {
+    public let path: String
+    /// The underlying connection (unicase registered, WAL mode) for the sync engine's queries.
+    public let db: SQLiteConnection
+
+    private init(path: String, db: SQLiteConnection) {
+        self.path = path
+        self.db = db
+    }
+
+    deinit { close() }
+
+    /// Closes the connection. Idempotent. The last close checkpoints and removes the `-wal` file.
+    public func close() { db.close() }
+
+    // MARK: Opening
+
+    /// Opens an existing collection read-write. Never creates a file; throws `notACollection` if the
+    /// file is missing, not SQLite, or not at schema 18.
+    public static func open(atPath path: String) throws -> Collection {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CollectionError.notACollection(path: path, reason: "file does not exist")
+        }
+        let db: SQLiteConnection
+        do {
+            db = try SQLiteConnection(path: path)
+        } catch let error as SQLiteError {
+            throw CollectionError.notACollection(path: path, reason: error.description)
+        }
+        do {
+            let hasCol = try db.scalar(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'col'")?.int64 ?? 0
+            guard hasCol == 1 else {
+                throw CollectionError.notACollection(path: path, reason: "no col table")
+            }
+            let ver = try db.rows("SELECT ver FROM col")
+            guard ver.count == 1 else {
+                throw CollectionError.notACollection(path: path, reason: "col has \(ver.count) rows, expected 1")
+            }
+            guard ver[0][0] == .integer(Schema.version) else {
+                throw CollectionError.notACollection(path: path, reason: "schema version \(ver[0][0]), expected 18")
+            }
+            try db.execute("PRAGMA journal_mode = WAL")
+        } catch let error as SQLiteError {
+            db.close()
+            throw CollectionError.notACollection(path: path, reason: error.description)
+        } catch {
+            db.close()
+            throw error
+        }
+        return Collection(path: path, db: db)
+    }
+
+    // MARK: Queries
+
+    public func meta() throws -> CollectionMeta {
+        let rows = try db.rows("SELECT mod, scm, usn FROM col")
+        guard rows.count == 1, let mod = rows[0][0].int64, let scm = rows[0][1].int64, let usn = rows[0][2].int64 else {
+            throw CollectionError.notACollection(path: path, reason: "col must hold exactly one row of integers")
+        }
+        let empty = try db.scalar("SELECT NOT EXISTS (SELECT 1 FROM cards)")?.int64 == 1
+        return CollectionMeta(mod: mod, scm: scm, usn: usn, isEmpty: empty)
+    }
+
+    /// Readies the file for a full download: `usn += 1`, `mod = nowMillis` (PROTOCOL §6.13), then
+    /// folds the WAL into the main file so its bytes are self-contained. Must be called outside a
+    /// transaction; fails if another connection keeps the checkpoint from completing.
+    public func prepareForDownload(nowMillis: Int64) throws {
+        guard db.isOpen else { throw CollectionError.misuse("collection is closed") }
+        guard !db.inTransaction else {
+            throw CollectionError.misuse("prepareForDownload inside an open transaction")
+        }
+        try db.transaction(immediate: true) {
+            try db.run("UPDATE col SET usn = usn + 1, mod = ?", [.integer(nowMillis)])
+        }
+        try checkpoint()
+    }
+
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`, verified: busy must be 0 and the `-wal` file left empty.
+    public func checkpoint() throws {
+        let rows = try db.rows("PRAGMA wal_checkpoint(TRUNCATE)")
+        guard rows.count == 1, rows[0].count == 3 else {
+            throw CollectionError.checkpointIncomplete(detail: "unexpected pragma result \(rows)")
+        }
+        let busy = rows[0][0].int64 ?? -1, log = rows[0][1].int64 ?? -1, done = rows[0][2].int64 ?? -1
+        guard busy == 0, log == done else {
+            throw CollectionError.checkpointIncomplete(detail: "busy=\(busy) log=\(log) checkpointed=\(done)")
+        }
+        let walPath = path + "-wal"
+        if let size = (try? FileManager.default.attributesOfItem(atPath: walPath))?[.size] as? NSNumber,
+           size.int64Value != 0 {
+            throw CollectionError.checkpointIncomplete(detail: "\(walPath) still holds \(size) bytes")
+        }
+    }
+}
+
+// MARK: - Creating
+
+extension Collection {
+    /// Writes a brand-new collection (COLLECTION.md §5) to `path`: built in a temporary file in the
+    /// same folder, synced, then linked into place atomically. Refuses to replace an existing file.
+    public static func createNew(atPath path: String, nowMillis: Int64) throws {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        let tmp = dir + "/." + url.lastPathComponent + ".new-" + String(UInt64.random(in: 0 ... .max), radix: 16)
+        if FileManager.default.fileExists(atPath: path) {
+            throw CollectionError.alreadyExists(path: path)
+        }
+        do {
+            try writeNew(atPath: tmp, nowMillis: nowMillis)
+            try fsyncPath(tmp)
+            try moveIntoPlace(from: tmp, to: path)
+            try fsyncPath(dir)
+        } catch {
+            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(tmp + suffix) }
+            throw error
+        }
+    }
+
+    private static func writeNew(atPath tmp: String, nowMillis: Int64) throws {
+        let db = try SQLiteConnection(path: tmp, create: true)
+        defer { db.close() }
+        // The page size only takes effect before the first table exists.
+        try db.execute("PRAGMA page_size = \(Schema.pageSize)")
+        try db.transaction(immediate: true) {
+            try Schema.create(on: db)
+            try insertDefaults(db: db, nowMillis: nowMillis)
+        }
+        let check = try db.rows("PRAGMA integrity_check")
+        guard check == [[.text("ok")]] else {
+            throw CollectionError.notACollection(path: tmp, reason: "new collection failed integrity check: \(check)")
+        }
+        // Persistent: sets header bytes 18/19 to 2. Closing folds the WAL back and deletes it.
+        let mode = try db.scalar("PRAGMA journal_mode = WAL")
+        guard mode == .text("wal") else {
+            throw CollectionError.notACollection(path: tmp, reason: "could not switch to WAL (got \(String(describing: mode)))")
+        }
+    }
+
+    static func insertDefaults(db: SQLiteConnection, nowMillis: Int64) throws {
+        let nowSecs = nowMillis / 1000
+        try db.run(
+            "INSERT INTO col VALUES (1, ?, 0, ?, ?, 0, 0, 0, '', '', '', '', '')",
+            [.integer(creationDayStart(nowMillis: nowMillis)), .integer(nowMillis), .integer(Schema.version)])
+        try db.run(
+            "INSERT INTO deck_config (id, name, mtime_secs, usn, config) VALUES (1, 'Default', 0, 0, ?)",
+            [.blob(DefaultObjects.deckConfigBlob())])
+        try db.run(
+            "INSERT INTO decks (id, name, mtime_secs, usn, common, kind) VALUES (1, 'Default', 0, 0, ?, ?)",
+            [.blob(DefaultObjects.deckCommonBlob()), .blob(DefaultObjects.deckKindBlob())])
+
+        // The reference uses creation-time milliseconds as stock notetype ids.
+        let ntid = nowMillis
+        try db.run(
+            "INSERT INTO notetypes (id, name, mtime_secs, usn, config) VALUES (?, ?, 0, 0, ?)",
+            [.integer(ntid), .text(DefaultObjects.basicName), .blob(DefaultObjects.notetypeConfigBlob())])
+        for (ord, name) in DefaultObjects.fieldNames.enumerated() {
+            try db.run(
+                "INSERT INTO fields (ntid, ord, name, config) VALUES (?, ?, ?, ?)",
+                [.integer(ntid), .integer(Int64(ord)), .text(name),
+                 .blob(DefaultObjects.fieldConfigBlob(id: DefaultObjects.randomId()))])
+        }
+        try db.run(
+            "INSERT INTO templates (ntid, ord, name, mtime_secs, usn, config) VALUES (?, 0, ?, 0, 0, ?)",
+            [.integer(ntid), .text(DefaultObjects.templateName),
+             .blob(DefaultObjects.templateConfigBlob(id: DefaultObjects.randomId()))])
+
+        // Config values are JSON bytes stored as BLOB: clients ignore TEXT values (§1.6).
+        let insertConfig = try db.prepare("INSERT INTO config (KEY, usn, mtime_secs, val) VALUES (?, 0, ?, ?)")
+        for entry in DefaultObjects.configEntries(basicNotetypeId: ntid) {
+            try insertConfig.bind(1, entry.key)
+            try insertConfig.bind(2, entry.key == "curModel" ? nowSecs : 0)
+            try insertConfig.bind(3, Array(entry.json.utf8))
+            try insertConfig.step()
+            insertConfig.reset()
+        }
+    }
+
+    /// `col.crt`: 04:00 local time on the creation day, or on the previous day before 04:00 (secs).
+    static func creationDayStart(nowMillis: Int64, timeZone: TimeZone = .current) -> Int64 {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let now = Date(timeIntervalSince1970: Double(nowMillis) / 1000)
+        func fourAM(on day: Date) -> Date? {
+            var parts = calendar.dateComponents([.year, .month, .day], from: day)
+            parts.hour = 4
+            return calendar.date(from: parts)
+        }
+        guard var start = fourAM(on: now) else { return nowMillis / 1000 }
+        if start > now, let yesterday = calendar.date(byAdding: .day, value: -1, to: now),
+           let earlier = fourAM(on: yesterday) {
+            start = earlier
+        }
+        return Int64(start.timeIntervalSince1970.rounded(.down))
+    }
+
+    /// Publishes `tmp` at `path` without ever replacing an existing file (hard link, then unlink).
+    private static func moveIntoPlace(from tmp: String, to path: String) throws {
+        if link(tmp, path) == 0 {
+            unlink(tmp)
+            return
+        }
+        let err = errno
+        if err == EEXIST { throw CollectionError.alreadyExists(path: path) }
+        // File systems without hard links: fall back to rename (the existence check above still holds).
+        guard err == EPERM || err == ENOTSUP || err == EOPNOTSUPP else {
+            throw CollectionError.io(operation: "link", path: path, errno: err)
+        }
+        if FileManager.default.fileExists(atPath: path) { throw CollectionError.alreadyExists(path: path) }
+        guard rename(tmp, path) == 0 else { throw CollectionError.io(operation: "rename", path: path, errno: errno) }
+    }
+
+    static func fsyncPath(_ path: String) throws {
+        let fd = posixOpen(path, O_RDONLY)
+        guard fd >= 0 else { throw CollectionError.io(operation: "open", path: path, errno: errno) }
+        defer { posixClose(fd) }
+        guard fsync(fd) == 0 else { throw CollectionError.io(operation: "fsync", path: path, errno: errno) }
+    }
+}
+
+// MARK: - Upload validation
+
+extension Collection {
+    private static let sqliteMagic = Array("SQLite format 3\0".utf8)
+
+    /// Checks that the file at `path` is an acceptable schema-18 collection, without modifying it
+    /// (opened `immutable`, so SQLite takes no locks and creates no `-wal`/`-shm` files; a `-wal` next
+    /// to it is ignored). Throws `CollectionError.invalidUpload` naming the first problem found.
+    public static func validateUpload(atPath path: String) throws {
+        func reject(_ reason: String) -> CollectionError { .invalidUpload(reason: reason) }
+
+        let header: [UInt8]
+        let fileSize: UInt64
+        do {
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            header = [UInt8](try handle.read(upToCount: 100) ?? Data())
+            fileSize = try handle.seekToEnd()
+        } catch {
+            throw reject("cannot read file: \(error.localizedDescription)")
+        }
+        if header.isEmpty { throw reject("file is empty") }
+        guard header.count == 100, Array(header.prefix(16)) == sqliteMagic else {
+            throw reject("not a SQLite database (bad header)")
+        }
+        if let problem = sizeProblem(header: header, fileSize: fileSize) { throw reject(problem) }
+
+        let db: SQLiteConnection
+        do {
+            db = try SQLiteConnection(path: immutableURI(path), readOnly: true)
+        } catch {
+            throw reject("cannot open as SQLite: \(error)")
+        }
+        defer { db.close() }
+
+        do {
+            // Reading the schema makes SQLite parse page 1 and the header.
+            _ = try db.scalar("SELECT count(*) FROM sqlite_master")
+        } catch {
+            throw reject("cannot read database schema: \(error)")
+        }
+
+        let problems: [[SQLiteValue]]
+        do {
+            problems = try db.rows("PRAGMA integrity_check")
+        } catch {
+            throw reject("integrity check failed: \(error)")
+        }
+        guard problems == [[.text("ok")]] else {
+            let lines = problems.prefix(5).map { $0.first?.string ?? "\($0)" }.joined(separator: "; ")
+            throw reject("integrity check failed: \(lines)")
+        }
+
+        let tables: Set<String>
+        do {
+            tables = Set(try db.rows("SELECT name FROM sqlite_master WHERE type = 'table'").compactMap { $0.first?.string })
+        } catch {
+            throw reject("cannot list tables: \(error)")
+        }
+        if !tables.contains("col") { throw reject("no col table") }
+
+        do {
+            let rows = try db.rows("SELECT ver FROM col")
+            guard rows.count == 1 else { throw reject("col has \(rows.count) rows, expected exactly 1") }
+            guard let ver = rows[0].first?.int64 else { throw reject("col.ver is not an integer") }
+            guard ver == Schema.version else { throw reject("schema version \(ver), expected \(Schema.version)") }
+        } catch let error as CollectionError {
+            throw error
+        } catch {
+            throw reject("cannot read col: \(error)")
+        }
+
+        let missing = Schema.coreTables.filter { !tables.contains($0) }
+        guard missing.isEmpty else { throw reject("missing tables: \(missing.joined(separator: ", "))") }
+    }
+
+    /// SQLite reads missing pages of a short file as zeros, so a cut that only removes zero bytes
+    /// would pass the integrity check; compare the size with the header instead.
+    static func sizeProblem(header: [UInt8], fileSize: UInt64) -> String? {
+        func be32(_ at: Int) -> UInt64 { header[at..<at + 4].reduce(0) { $0 << 8 | UInt64($1) } }
+        let rawPageSize = UInt64(header[16]) << 8 | UInt64(header[17])
+        let pageSize = rawPageSize == 1 ? 65536 : rawPageSize
+        guard pageSize >= 512, pageSize <= 65536, pageSize & (pageSize - 1) == 0 else {
+            return "invalid page size \(rawPageSize) in header"
+        }
+        guard fileSize % pageSize == 0 else {
+            return "file size \(fileSize) is not a multiple of the page size \(pageSize) (truncated?)"
+        }
+        // The in-header page count is only meaningful when "version valid for" matches the change counter.
+        let pageCount = be32(28)
+        if pageCount != 0, be32(92) == be32(24), fileSize < pageCount * pageSize {
+            return "file is truncated: \(fileSize) bytes, header says \(pageCount) pages of \(pageSize)"
+        }
+        return nil
+    }
+
+    /// A read-only, lock-free URI for `path`. `immutable=1` also makes SQLite ignore the WAL
+    /// header bytes, so an uploaded WAL-mode file is read from its main file alone.
+    static func immutableURI(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var out = "file:"
+        for byte in absolute.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "/"), UInt8(ascii: "-"),
+                 UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out + "?mode=ro"
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Glibc
+import Shared
+
+/// What the user asked the `anki-sync-server` command to do.
+enum Command: Equatable {
+    case serve
+    case healthcheck
+    case version
+    case help
+}
+
+struct Invocation: Equatable {
+    var command: Command = .serve
+    var envFile: String?
+
+    struct UsageError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func parse(_ args: [String]) throws(UsageError) -> Invocation {
+        var inv = Invocation()
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            switch a {
+            case "--healthcheck": inv.command = .healthcheck
+            case "--version", "-V": inv.command = .version
+            case "--help", "-h": inv.command = .help
+            case "--env-file":
+                guard i + 1 < args.count else { throw UsageError(description: "--env-file needs a file") }
+                inv.envFile = args[i + 1]
+                i += 1
+            default:
+                if a.hasPrefix("--env-file=") { inv.envFile = String(a.dropFirst("--env-file=".count)) } else {
+                    throw UsageError(description: "unknown argument '\(a)'")
+                }
+            }
+            i += 1
+        }
+        return inv
+    }
+
+    static let usage = """
+        usage: anki-sync-server [--env-file FILE]     run the sync server
+               anki-sync-server --healthcheck         exit 0 if a server answers on SYNC_HOST:SYNC_PORT
+               anki-sync-server --version | --help
+        Configuration comes from the environment (SYNC_USER1.., SYNC_BASE, SYNC_HOST, SYNC_PORT, ...);
+        --env-file reads KEY=value lines (systemd EnvironmentFile syntax) over it. See README.md.
+        """
+
+    /// The process environment with the env file, if any, laid over it.
+    func environment() throws -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        if let envFile {
+            let text: String
+            do { text = try String(contentsOfFile: envFile, encoding: .utf8) } catch {
+                throw ConfigError("--env-file", "cannot read \(envFile): \(error.localizedDescription)")
+            }
+            let fileEnv = try EnvironmentFile.parse(text)
+            // Users come from the file alone, so a removed SYNC_USERn in the file really removes it.
+            if fileEnv.keys.contains(where: { $0.hasPrefix("SYNC_USER") }) {
+                env = env.filter { !$0.key.hasPrefix("SYNC_USER") }
+            }
+            env.merge(fileEnv) { _, new in new }
+        }
+        return env
+    }
+}
+
+/// `--healthcheck`: GET /health on the configured address; true if it answered 200.
+enum HealthCheck {
+    static func probe(host: String, port: Int, timeoutSeconds: Int = 5) -> Bool {
+        let target = host == "0.0.0.0" || host.isEmpty ? "127.0.0.1" : host == "::" ? "::1" : host
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(target, String(port), &hints, &result) == 0, let info = result else { return false }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else { return false }
+        let request = Array("GET /health HTTP/1.1\r\nhost: \(target)\r\nconnection: close\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else { return false }
+        var reply = [UInt8](repeating: 0, count: 64)
+        var got = 0
+        while got < 12 {
+            let n = reply.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, $0.count - got, 0) }
+            if n <= 0 { break }
+            got += n
+        }
+        return String(decoding: reply[0..<got], as: UTF8.self).hasPrefix("HTTP/1.1 200")
+    }
+}

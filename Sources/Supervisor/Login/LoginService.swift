@@ -1,0 +1,106 @@
+import CShim
+import Foundation
+import Glibc
+import Shared
+import Synchronization
+
+/// Verifies passwords on a few dedicated threads, so the accept loop never blocks on PBKDF2
+/// (~0.1 s of CPU each). Results come back through `drain()` after `wakeFD` turns readable.
+final class LoginService: Sendable {
+    struct Job: Sendable {
+        let connectionID: UInt64
+        let userName: String
+        let password: String
+    }
+
+    struct Outcome: Sendable {
+        let connectionID: UInt64
+        /// The user's hkey when the password was right.
+        let hostKey: String?
+        let userName: String
+    }
+
+    /// An eventfd the supervisor's poller watches.
+    let wakeFD: Int32
+    private let hashes: [String: (hash: PHCHash, hostKey: String)]
+    /// Verified against for unknown names so that timing does not reveal which names exist.
+    private let dummy: PHCHash
+    private let maxQueued: Int
+    private let state = Mutex<(jobs: [Job], outcomes: [Outcome], stopping: Bool)>(([], [], false))
+    private let condition = NSCondition()
+
+    init(users: [UserEntry], hashed: Bool, threads: Int, maxQueued: Int) throws(SystemError) {
+        var table: [String: (PHCHash, String)] = [:]
+        for user in users {
+            // Plaintext passwords are hashed once at start-up, as the official server does.
+            let hash = hashed ? (try? PHCHash(parsing: user.secret)) ?? PHCHash.plaintext(UUID().uuidString) : PHCHash.plaintext(user.secret)
+            table[user.name] = (hash, user.hostKey)
+        }
+        hashes = table
+        let costliest = table.values.map(\.0).max { a, b in
+            (a.rounds, a.algorithm == .sha512 ? 1 : 0) < (b.rounds, b.algorithm == .sha512 ? 1 : 0)
+        }
+        dummy = costliest ?? PHCHash.plaintext("")
+        self.maxQueued = maxQueued
+        wakeFD = cshim_eventfd()
+        guard wakeFD >= 0 else { throw SystemError("eventfd") }
+        for i in 0..<threads {
+            let thread = Thread { [self] in self.run() }
+            thread.name = "login-\(i)"
+            thread.start()
+        }
+    }
+
+    /// Queues a verification; false when the queue is full (answer 503).
+    func submit(_ job: Job) -> Bool {
+        let accepted = state.withLock { s -> Bool in
+            guard s.jobs.count < maxQueued else { return false }
+            s.jobs.append(job)
+            return true
+        }
+        if accepted {
+            condition.lock()
+            condition.signal()
+            condition.unlock()
+        }
+        return accepted
+    }
+
+    func drain() -> [Outcome] {
+        var counter: UInt64 = 0
+        _ = read(wakeFD, &counter, 8)
+        return state.withLock { s in
+            let out = s.outcomes
+            s.outcomes = []
+            return out
+        }
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            var job: Job?
+            while job == nil {
+                let (next, stop) = state.withLock { s -> (Job?, Bool) in
+                    (s.jobs.isEmpty ? nil : s.jobs.removeFirst(), s.stopping)
+                }
+                if stop { condition.unlock(); return }
+                job = next
+                if job == nil { condition.wait() }
+            }
+            condition.unlock()
+            guard let job else { continue }
+            let outcome: Outcome
+            if let entry = hashes[job.userName] {
+                let ok = entry.hash.verify(job.password)
+                outcome = Outcome(connectionID: job.connectionID, hostKey: ok ? entry.hostKey : nil, userName: job.userName)
+            } else {
+                _ = dummy.verify(job.password)
+                outcome = Outcome(connectionID: job.connectionID, hostKey: nil, userName: job.userName)
+            }
+            state.withLock { $0.outcomes.append(outcome) }
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Glibc
+import Shared
+
+/// A client connection while the supervisor owns it: between requests, while it reads a request
+/// head, and while it answers requests it serves itself (health, login, refusals).
+final class ClientConnection {
+    enum State {
+        /// Waiting for (the rest of) a request head.
+        case readingHead
+        /// Reading a login body the supervisor verifies itself.
+        case readingLoginBody(head: HTTPRequestHead, headLength: Int, decoder: BodyDecoder, body: [UInt8])
+        /// A login is being verified on a verifier thread.
+        case verifying
+        /// A response is being written; then the connection closes or reads the next head.
+        case writing
+    }
+
+    let id: UInt64
+    let fd: Int32
+    var state: State = .readingHead
+    /// Bytes received and not yet consumed by a request.
+    var buffer: [UInt8]
+    /// How much of `buffer` the head scanner has already searched.
+    var scanned = 0
+    var outbound: [UInt8] = []
+    var outboundSent = 0
+    var closeAfterWrite = false
+    /// Monotonic time of the last byte moved, and of the first byte of the current head.
+    var lastActivity: Double
+    var headStarted: Double?
+    var sawEOF = false
+    /// The request being answered by the supervisor, for the log line.
+    var pending: PendingLog?
+
+    struct PendingLog {
+        var method: String
+        var path: String
+        var user: String
+        var client: String
+        var started: Double
+        var bytesIn: Int
+    }
+
+    init(id: UInt64, fd: Int32, buffer: [UInt8] = [], now: Double) {
+        self.id = id
+        self.fd = fd
+        self.buffer = buffer
+        self.lastActivity = now
+        if !buffer.isEmpty { headStarted = now }
+    }
+
+    /// Drops `count` consumed bytes from the front of the buffer.
+    func consume(_ count: Int) {
+        buffer.removeFirst(min(count, buffer.count))
+        scanned = 0
+        headStarted = buffer.isEmpty ? nil : WallClock.monotonic()
+    }
+
+    enum ReadResult { case data, wouldBlock, eof, error }
+
+    /// Reads what is available, without letting the buffer grow past `cap`.
+    func readAvailable(cap: Int) -> ReadResult {
+        let room = cap - buffer.count
+        guard room > 0 else { return .wouldBlock }
+        var chunk = [UInt8](repeating: 0, count: min(room, 64 * 1024))
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n > 0 {
+            buffer.append(contentsOf: chunk[0..<n])
+            lastActivity = WallClock.monotonic()
+            if headStarted == nil { headStarted = lastActivity }
+            return .data
+        }
+        if n == 0 { sawEOF = true; return .eof }
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? .wouldBlock : .error
+    }
+
+    enum FlushResult { case done, pending, error }
+
+    /// Writes as much pending output as the socket takes.
+    func flush() -> FlushResult {
+        while outboundSent < outbound.count {
+            let n = outbound.withUnsafeBytes { raw in
+                send(fd, raw.baseAddress! + outboundSent, raw.count - outboundSent, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                outboundSent += n
+                lastActivity = WallClock.monotonic()
+            } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                return .pending
+            } else {
+                return .error
+            }
+        }
+        outbound = []
+        outboundSent = 0
+        return .done
+    }
+}

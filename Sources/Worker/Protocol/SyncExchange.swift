@@ -1,0 +1,145 @@
+import Shared
+
+/// A failure a handler reports to the client: status plus a plain-text reason (also logged).
+struct SyncFailure: Error, CustomStringConvertible {
+    let status: Int
+    let message: String
+    init(_ status: Int, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+    var description: String { "\(status) \(message)" }
+}
+
+/// One v11 request and its response on a connection the worker holds: body decoding (chunked or
+/// Content-Length, then one zstd frame) and response framing (zstd + `anki-original-size` on 2xx,
+/// plain text on errors).
+final class SyncExchange {
+    let head: HTTPRequestHead
+    let header: SyncHeader
+    let route: SyncRoute
+    let reader: SocketReader
+    let writer: ResponseWriter
+    private var body: BodyDecoder
+    private(set) var responded = false
+    private(set) var status = 0
+    /// Set when the connection cannot carry another request (unread body, write failure, client asked).
+    var mustClose: Bool
+    private(set) var bytesIn: Int
+    private(set) var bytesOut = 0
+
+    init(head: HTTPRequestHead, headBytes: Int, header: SyncHeader, route: SyncRoute, reader: SocketReader) {
+        self.head = head
+        self.header = header
+        self.route = route
+        self.reader = reader
+        self.writer = ResponseWriter(fd: reader.fd)
+        self.body = BodyDecoder(framing: head.bodyFraming)
+        self.mustClose = !head.keepAlive
+        self.bytesIn = headBytes
+    }
+
+    var bodyFullyRead: Bool { body.isDone }
+
+    /// Streams the decompressed body to `sink`. Throws `ZstdError` for bad or oversized data.
+    func streamBody(decompressedLimit: Int, compressedLimit: Int, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let zstd = ZstdDecompressor(limit: decompressedLimit)
+        try reader.readBody(&body) { chunk in
+            bytesIn += chunk.count
+            if bytesIn > compressedLimit { throw ZstdError.outputLimit(compressedLimit) }
+            try zstd.feed(chunk, sink: sink)
+        }
+        try zstd.finish()
+    }
+
+    /// Reads the whole (small) body and decompresses it; 400 on bad framing or data.
+    func readBody(limit: Int) throws -> [UInt8] {
+        var out: [UInt8] = []
+        do {
+            try streamBody(decompressedLimit: limit, compressedLimit: limit) { out.append(contentsOf: $0) }
+        } catch let error as ZstdError {
+            throw SyncFailure(400, "request body: \(error)")
+        } catch let error as HTTPError {
+            throw SyncFailure(error.status, error.reason)
+        }
+        return out
+    }
+
+    /// Reads and discards what is left of the body, up to `limit` bytes; false if more remained.
+    func discardBody(limit: Int) -> Bool {
+        var seen = 0
+        do {
+            try reader.readBody(&body) { chunk in
+                seen += chunk.count
+                bytesIn += chunk.count
+                if seen > limit { throw SyncFailure(413, "body too large to discard") }
+            }
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    // MARK: responses
+
+    /// A 2xx payload: one zstd frame with `anki-original-size`.
+    func respond(payload: [UInt8]) throws {
+        let compressed = ZstdCompressor.compress(payload)
+        let headBytes = HTTPResponse.head(status: 200, headers: [
+            ("content-type", "application/octet-stream"),
+            ("anki-original-size", String(payload.count)),
+            ("content-length", String(compressed.count)),
+        ], close: mustClose)
+        try send(status: 200, headBytes + compressed)
+    }
+
+    func respond(json: String) throws { try respond(payload: Array(json.utf8)) }
+
+    /// A plain-text 2xx payload (full upload answers `OK` or a sentence the client shows).
+    func respond(text: String) throws { try respond(payload: Array(text.utf8)) }
+
+    /// An error: plain text, never compressed (clients classify errors by status only).
+    func respondError(status: Int, _ message: String) throws {
+        if !bodyFullyRead { mustClose = true }
+        try send(status: status, HTTPResponse.text(status: status, message, close: mustClose))
+    }
+
+    /// A large 2xx payload of known size, compressed as it is produced and sent chunked.
+    func respondStream(originalSize: Int, level: Int32 = 1, produce: (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        precondition(!responded)
+        responded = true
+        status = 200
+        let headBytes = HTTPResponse.head(status: 200, headers: [
+            ("content-type", "application/octet-stream"),
+            ("anki-original-size", String(originalSize)),
+            ("transfer-encoding", "chunked"),
+        ], close: mustClose)
+        do {
+            try writer.write(headBytes)
+            bytesOut += headBytes.count
+            let zstd = ZstdCompressor(level: level, pledgedSize: UInt64(originalSize))
+            let forward: (UnsafeRawBufferPointer) throws -> Void = { chunk in
+                try self.writer.writeChunk(chunk)
+                self.bytesOut += chunk.count
+            }
+            try produce { try zstd.feed($0, sink: forward) }
+            try zstd.finish(sink: forward)
+            try writer.endChunks()
+        } catch {
+            // The head is out: the only way to signal failure now is to cut the connection.
+            mustClose = true
+            throw error
+        }
+    }
+
+    private func send(status: Int, _ bytes: [UInt8]) throws {
+        precondition(!responded)
+        responded = true
+        self.status = status
+        do { try writer.write(bytes) } catch {
+            mustClose = true
+            throw error
+        }
+        bytesOut += bytes.count
+    }
+}

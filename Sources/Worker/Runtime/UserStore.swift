@@ -1,0 +1,64 @@
+import Foundation
+import Glibc
+import Shared
+import Storage
+
+/// The one user's files, behind one lock: every request that touches the collection runs inside
+/// `withCollection`/`exclusive`, so uploads, downloads and sync steps of this user never interleave.
+/// (`Collection` is not Sendable; this lock is what confines it.)
+final class UserStore: @unchecked Sendable {
+    let folder: String
+    let collectionPath: String
+    private let lock = NSLock()
+    private var collection: Collection?
+
+    init(folder: String) {
+        self.folder = folder
+        self.collectionPath = folder + "/collection.anki2"
+    }
+
+    /// Runs `body` with the collection open, creating a new one (official layout) if none exists yet.
+    func withCollection<T>(_ body: (Collection) throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(try openLocked())
+    }
+
+    /// Runs `body` holding the lock, with the collection closed (for replacing or streaming the file).
+    func exclusive<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        collection?.close()
+        collection = nil
+        return try body()
+    }
+
+    func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        collection?.close()
+        collection = nil
+    }
+
+    private func openLocked() throws -> Collection {
+        if let collection { return collection }
+        if access(collectionPath, F_OK) != 0 {
+            try Collection.createNew(atPath: collectionPath, nowMillis: WallClock.nowMillis())
+        }
+        let opened = try Collection.open(atPath: collectionPath)
+        collection = opened
+        return opened
+    }
+
+    /// Removes temporary files a previous worker left behind (an upload cut short by a crash).
+    func removeStaleTemporaries() -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix(UserStore.uploadPrefix) && name.hasSuffix(".tmp") {
+            if unlink(folder + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    static let uploadPrefix = ".upload-"
+}

@@ -1,0 +1,130 @@
+import CShim
+import Foundation
+import Glibc
+import Shared
+import Synchronization
+
+/// The worker process: receives connections from the supervisor on descriptor 3, serves one
+/// request per handover on its own thread, and hands each connection back afterwards.
+enum WorkerMain {
+    static func run() -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        let channel = ChannelSocket(fd: WorkerSpawner.channelDescriptor)
+        guard fcntl(channel.fd, F_GETFD) >= 0 else {
+            complain("anki-sync-worker is started by anki-sync-server, not by hand")
+            return 2
+        }
+        let hello: WorkerHello
+        do {
+            guard case .message(.hello(let h), _) = try channel.receive() else {
+                complain("expected a hello message on the channel")
+                return 2
+            }
+            hello = h
+        } catch {
+            complain("bad hello on the channel: \(error)")
+            return 2
+        }
+        let log = Log(format: hello.logFormat, process: "worker:\(hello.user)")
+        let context = WorkerContext(hello: hello, log: log)
+        let stale = context.store.removeStaleTemporaries()
+        log.info("worker started", ["pid": .of(getpid()), "folder": .string(hello.folder), "stale_temporaries_removed": .of(stale)])
+        let loop = WorkerLoop(channel: channel, context: context)
+        return loop.run()
+    }
+
+    static func complain(_ text: String) {
+        let bytes = Array("anki-sync-worker: \(text)\n".utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+/// Receives channel messages and runs requests; exits on shutdown or when the supervisor is gone.
+final class WorkerLoop: Sendable {
+    let channel: ChannelSocket
+    let context: WorkerContext
+    private let inFlight = Atomic<Int>(0)
+    /// Bounds how long a shutdown waits for in-flight requests.
+    static let shutdownGraceSeconds = 30.0
+
+    init(channel: ChannelSocket, context: WorkerContext) {
+        self.channel = channel
+        self.context = context
+    }
+
+    func run() -> Int32 {
+        while true {
+            let result: ChannelSocket.ReceiveResult
+            do { result = try channel.receive() } catch {
+                context.log.error("bad channel message", ["error": .string("\(error)")])
+                continue
+            }
+            switch result {
+            case .wouldBlock:
+                continue
+            case .closed:
+                return stop(reason: "supervisor closed the channel")
+            case .message(let message, let fd):
+                switch message {
+                case .connection(let id, let prefix):
+                    guard fd >= 0 else { continue }
+                    start(id: id, fd: fd, prefix: prefix)
+                case .shutdown(let reason):
+                    if fd >= 0 { close(fd) }
+                    return stop(reason: reason)
+                default:
+                    if fd >= 0 { close(fd) }
+                    context.log.warn("unexpected channel message")
+                }
+            }
+        }
+    }
+
+    private func start(id: UInt64, fd: Int32, prefix: [UInt8]) {
+        inFlight.add(1, ordering: .relaxed)
+        let thread = Thread { [self] in
+            self.serve(id: id, fd: fd, prefix: prefix)
+            self.inFlight.subtract(1, ordering: .relaxed)
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    private func serve(id: UInt64, fd: Int32, prefix: [UInt8]) {
+        // The socket arrives non-blocking (the supervisor's setting is shared); requests here use
+        // blocking I/O with the stall limit as timeout.
+        _ = cshim_set_nonblocking(fd, 0)
+        var tv = timeval(tv_sec: context.limits.bodyStallSeconds, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let outcome = RequestDispatcher(context: context).serve(fd: fd, prefix: prefix)
+        let stats = context.counters.withLock { s -> WorkerStats in
+            s.requestsServed += 1
+            s.lastRequestMillis = WallClock.nowMillis()
+            s.activeSyncSession = context.sessions.hasActiveSession
+            s.inFlight = max(0, inFlight.load(ordering: .relaxed) - 1)
+            return s
+        }
+        switch outcome {
+        case .keepAlive(let leftover) where leftover.count + 16 < ChannelMessage.maxSize:
+            if (try? channel.send(.connectionBack(id: id, leftover: leftover), passing: fd)) != .sent {
+                context.log.warn("could not hand a connection back", ["conn": .of(Int64(id))])
+            }
+        default:
+            shutdown(fd, Int32(SHUT_RDWR))
+        }
+        close(fd)
+        _ = try? channel.send(.stats(stats))
+    }
+
+    private func stop(reason: String) -> Int32 {
+        context.log.info("worker stopping", ["reason": .string(reason)])
+        let deadline = WallClock.monotonic() + Self.shutdownGraceSeconds
+        while inFlight.load(ordering: .relaxed) > 0 && WallClock.monotonic() < deadline {
+            usleep(20_000)
+        }
+        context.sessions.abortAny(reason: "shutdown")
+        context.store.close()
+        return 0
+    }
+}
