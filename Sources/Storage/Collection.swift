@@ -390,6 +390,6 @@ extension Collection {
                 out += String(format: "%%%02X", byte)
             }
         }
-        return out + "?mode=ro"
+        return out + "?mode=ro&immutable=1"
     }
 }

@@ -9,7 +9,7 @@ enum DevCommands {
         switch args[1] {
         case "--unicase-sort":
             return unicaseSort()
-        case "--unicase-compare":
+        case "--unicase-compare":  // lines "a<TAB>b" -> -1, 0 or 1
             return unicaseCompare()
         case "--create-collection":
             guard args.count >= 3 else { return usage("--create-collection PATH") }
@@ -45,20 +45,17 @@ enum DevCommands {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
-    /// Reads all of stdin as UTF-8 lines (a trailing newline does not produce an empty last line).
-    private static func readLines() -> [String] {
-        let data = FileHandle.standardInput.readDataToEndOfFile()
-        let text = String(decoding: data, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
-        }
-        if lines.last == "" { lines.removeLast() }
+    /// Reads stdin as lines of raw bytes (split on LF only; a final LF does not add an empty line).
+    /// Bytes are passed to the collation untouched, exactly as SQLite would pass stored text.
+    private static func readLines() -> [[UInt8]] {
+        let data = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+        var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Array($0) }
+        if lines.last?.isEmpty == true { lines.removeLast() }
         return lines
     }
 
-    private static func compare(_ a: String, _ b: String) -> Int32 {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        return x.withUnsafeBytes { pa in y.withUnsafeBytes { pb in Unicase.compare(pa, pb) } }
+    private static func compare(_ a: [UInt8], _ b: [UInt8]) -> Int32 {
+        a.withUnsafeBytes { pa in b.withUnsafeBytes { pb in Unicase.compare(pa, pb) } }
     }
 
     private static func unicaseSort() -> Int32 {
@@ -67,17 +64,17 @@ enum DevCommands {
             let c = compare(l.element, r.element)
             return c != 0 ? c < 0 : l.offset < r.offset
         }
-        var out = ""
-        for line in sorted { out += line.element; out += "\n" }
-        FileHandle.standardOutput.write(Data(out.utf8))
+        var out: [UInt8] = []
+        for line in sorted { out += line.element; out.append(0x0A) }
+        FileHandle.standardOutput.write(Data(out))
         return 0
     }
 
     private static func unicaseCompare() -> Int32 {
         var out = ""
         for line in readLines() {
-            let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
-            let a = String(parts[0]), b = parts.count > 1 ? String(parts[1]) : ""
+            let parts = line.split(separator: 0x09, maxSplits: 1, omittingEmptySubsequences: false)
+            let a = Array(parts[0]), b = parts.count > 1 ? Array(parts[1]) : []
             let c = compare(a, b)
             out += c < 0 ? "-1\n" : (c > 0 ? "1\n" : "0\n")
         }

@@ -76,9 +76,10 @@ def test_both_empty_is_a_choice_and_download_is_usable(srv, clients):
     problems, ok = a.check_database()
     assert ok, problems
     assert "Only A" not in [d.name for d in a.col.decks.all_names_and_ids()]
-    assert a.required() == "NO_CHANGES"
     add_basic_notes(a.col, 3, notetype="Basic")     # the downloaded collection is usable
     assert a.count("notes") == 3
+    assert a.col.find_cards("deck:Default")
+    # (syncing it back needs a normal sync: the next test)
 
 
 @pytest.mark.normalsync
@@ -192,8 +193,9 @@ def test_upload_over_size_limit_raw(make_server):
     assert meta(s.port, s.hkey("big")).json()["empty"] is True
 
 
-@pytest.mark.ours_only
-def test_kill9_worker_during_upload(srv, clients, rich_src):
+def test_kill9_worker_during_upload(srv, clients, rich_src, server_kind):
+    """Ours: the user's worker is killed (-9) half way through an upload. The
+    official server (one process) gets the same interrupted upload, without the kill."""
     a = clients("a", rich_src)
     a.login(srv, "u6")
     assert a.required() == "FULL_UPLOAD"
@@ -201,19 +203,19 @@ def test_kill9_worker_during_upload(srv, clients, rich_src):
     dump_a = canonical_dump(a.col)
     k = srv.hkey("u6")
     before = meta(srv.port, k).json()
-    pid = srv.workers()["u6"]
-    # a second upload whose body stops half way; the worker is killed meanwhile
+    pid = srv.workers().get("u6") if server_kind == "ours" else None
+    # a second upload whose body stops half way
     payload = zstd_compress(os.urandom(1024) + rich_src.read_bytes() * 4)
-    head_and_half = v11_request("upload", b"", k, "kill", port=srv.port, compress=False,
-                                use_chunked=True)
-    head = head_and_half[: head_and_half.index(b"\r\n\r\n") + 4]
+    req = v11_request("upload", b"", k, "kill", port=srv.port, compress=False, use_chunked=True)
+    head = req[: req.index(b"\r\n\r\n") + 4]
     body = chunked(payload)
     with RawConn(srv.port, timeout=20) as c:
         c.send(head + body[: len(body) // 2])
         time.sleep(0.5)
-        assert srv.workers().get("u6") == pid, "upload not handled by u6's worker?"
-        os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: proc_state(pid) is None, 5, msg="worker reaped")
+        if server_kind == "ours":
+            assert pid and srv.workers().get("u6") == pid, "upload not handled by u6's worker?"
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: proc_state(pid) is None, 5, msg="worker reaped")
     after = meta(srv.port, k).json()
     for f in ("mod", "scm", "usn", "empty"):
         assert after[f] == before[f], (f, before, after)

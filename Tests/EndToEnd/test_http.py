@@ -102,17 +102,34 @@ def test_keepalive_pipelined(srv):
 
 
 def test_keepalive_error_then_other_users(srv):
-    """A 403 / 400 in the middle of a keep-alive connection does not confuse routing."""
+    """A 403 / 400 in the middle of a keep-alive connection does not confuse routing.
+    The server may close after an error answer, but only if it says so
+    (`connection: close`); otherwise the next request must be served on the same
+    connection."""
     p = srv.port
-    with RawConn(p) as c:
-        r1 = c.request(v11_request("meta", {"v": 11, "cv": "raw"}, "0" * 40, port=p))
-        r2 = c.request(v11_request("meta", {"v": 11, "cv": "raw"}, srv.hkey("bob"), port=p))
-        r3 = c.request(v11_request("hostKey", {"u": "alice", "p": "bad"}, port=p))
-        r4 = c.request(v11_request("meta", {"v": 11, "cv": "raw"}, srv.hkey("alice"), port=p))
-    assert r1.status == 403, r1
-    assert r2.status == 200 and "mod" in r2.json(), r2
-    assert r3.status == 403, r3
-    assert r4.status == 200 and "mod" in r4.json(), r4
+    reqs = [
+        (v11_request("meta", {"v": 11, "cv": "raw"}, "0" * 40, port=p), 403),
+        (v11_request("meta", {"v": 11, "cv": "raw"}, srv.hkey("bob"), port=p), 200),
+        (v11_request("hostKey", {"u": "alice", "p": "bad"}, port=p), 403),
+        (v11_request("meta", {"v": 11, "cv": "raw"}, srv.hkey("alice"), port=p), 200),
+        (v11_request("meta", b"{bad json", srv.hkey("alice"), port=p), 400),
+        (v11_request("meta", {"v": 11, "cv": "raw"}, srv.hkey("carol"), port=p), 200),
+    ]
+    c = RawConn(p)
+    try:
+        for data, want in reqs:
+            try:
+                r = c.request(data)
+            except (ConnectionClosed, ConnectionResetError) as e:
+                pytest.fail(f"connection dropped without `connection: close` before a {want} answer: {e}")
+            assert r.status == want, r
+            if want == 200:
+                assert "mod" in r.json(), r
+            if r.headers.get("connection", "").lower() == "close":
+                c.close()
+                c = RawConn(p)
+    finally:
+        c.close()
 
 
 # ------------------------------------------------------------------ 4xx answers
@@ -195,10 +212,11 @@ def test_slow_head_408(srv):
 
 
 @pytest.mark.ours_only
-def test_silent_connection_is_not_kept_forever(srv):
-    """A connection that never sends a byte is answered 408 or closed once the head
-    timeout (2 s here) has passed."""
-    with RawConn(srv.port, timeout=10) as c:
+def test_silent_connection_is_not_kept_forever(make_server):
+    """A connection that never sends a byte is closed (or answered 408) once the
+    idle-connection limit has passed (SYNC_IDLE_CONNECTION_SECS=2 here)."""
+    s = make_server(USERS, env={"SYNC_HEAD_TIMEOUT_SECS": "2", "SYNC_IDLE_CONNECTION_SECS": "2"})
+    with RawConn(s.port, timeout=10) as c:
         try:
             r = c.read_response()
         except socket.timeout:
@@ -206,7 +224,7 @@ def test_silent_connection_is_not_kept_forever(srv):
         except (ConnectionClosed, ConnectionResetError):
             r = None                      # closed without an answer: fine
         assert r is None or r.status == 408, r
-    assert_serving(srv)
+    assert_serving(s)
 
 
 @pytest.mark.parametrize("method,path", [
@@ -306,3 +324,27 @@ def test_server_survives_abrupt_disconnects(srv):
     time.sleep(0.2)
     assert health_status(p) == 200
     assert_serving(srv, "alice")
+
+
+def test_concurrent_logins_and_requests(srv):
+    """Logins are rate-bounded, not refused: parallel logins and metas all succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+    users = {"alice": "pw", "bob": "pw2", "carol": "pw3"}
+
+    def login(i):
+        u = list(users)[i % 3]
+        return u, v11(srv.port, "hostKey", {"u": u, "p": users[u]})
+
+    def do_meta(i):
+        u = list(users)[i % 3]
+        return u, meta(srv.port, srv.hkey(u))
+
+    with ThreadPoolExecutor(8) as ex:
+        results = list(ex.map(login, range(8))) + list(ex.map(do_meta, range(12)))
+    for u, r in results:
+        assert r.status == 200, (u, r)
+        body = r.json()
+        if "key" in body:
+            assert body["key"] == srv.hkey(u)
+        else:
+            assert body["cont"] is True

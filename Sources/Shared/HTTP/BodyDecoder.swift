@@ -16,7 +16,8 @@ public struct BodyDecoder: Sendable {
     }
 
     var state: State
-    /// Bytes of trailer/extension text consumed so far, bounded to refuse endless framing.
+    /// Bytes of chunk-extension and trailer text consumed so far (not sizes or data), bounded to
+    /// refuse endless framing.
     var overhead = 0
     static let maxOverheadBytes = 16 * 1024
 
@@ -63,18 +64,18 @@ public struct BodyDecoder: Sendable {
             case .chunkSize(let digits, let value, let inExtension, let sawCR):
                 let b = input[i]
                 i += 1
-                try countOverhead()
                 if sawCR {
                     guard b == 10, digits > 0 else { throw HTTPError(400, "malformed chunk size line") }
                     state = value == 0 ? .trailerLineStart : .chunkData(remaining: value)
                 } else if b == 13 {
                     state = .chunkSize(digits: digits, value: value, inExtension: inExtension, sawCR: true)
                 } else if inExtension {
+                    try countOverhead()
                     guard b == 9 || (b >= 32 && b != 127) else { throw HTTPError(400, "malformed chunk extension") }
                 } else if let d = BodyDecoder.hexValue(b) {
                     guard digits < 15 else { throw HTTPError(400, "chunk size too large") }
                     state = .chunkSize(digits: digits + 1, value: value * 16 + d, inExtension: false, sawCR: false)
-                } else if b == 59 || b == 32 || b == 9 { // ';' or whitespace before an extension
+                } else if b == 59 || b == 32 || b == 9 { // ';' (after optional whitespace) starts an ignored extension
                     guard digits > 0 else { throw HTTPError(400, "malformed chunk size line") }
                     state = .chunkSize(digits: digits, value: value, inExtension: true, sawCR: false)
                 } else {

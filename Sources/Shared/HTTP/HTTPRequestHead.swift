@@ -27,7 +27,10 @@ public struct HTTPRequestHead: Sendable, Equatable {
     public var isChunked: Bool {
         header("transfer-encoding").map { $0.lowercased().contains("chunked") } ?? false
     }
-    public var contentLength: Int? { header("content-length").flatMap { Int($0) } }
+    /// The declared length; a list of identical values (`5, 5`, allowed by RFC 9110) counts as one.
+    public var contentLength: Int? {
+        header("content-length").flatMap { $0.split(separator: ",").first.flatMap { Int($0.trimmedOWS()) } }
+    }
 
     /// Whether the client wants the connection kept open after this exchange.
     public var keepAlive: Bool {

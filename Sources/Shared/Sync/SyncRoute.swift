@@ -9,11 +9,11 @@ public enum SyncRoute: Equatable, Sendable {
         public let reason: String
     }
 
-    /// Resolves a request. Paths may carry a prefix (`/anki/sync/meta`) so the server works behind
-    /// a reverse proxy that keeps a subpath; the last two segments decide.
+    /// Resolves a request. Paths may carry a prefix (`/anki/sync/meta`, `/anki/health`) so the server
+    /// works behind a reverse proxy that keeps a subpath; the last segments decide.
     public static func resolve(method: String, path: Substring) throws(Failure) -> SyncRoute {
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
-        if path == "/health" || path.hasSuffix("/health") && segments.count == 2 {
+        if segments.last == "health" {
             guard method == "GET" || method == "HEAD" else { throw Failure(status: 405, reason: "use GET") }
             return .health
         }

@@ -50,11 +50,12 @@ final class UserStore: @unchecked Sendable {
         return opened
     }
 
-    /// Removes temporary files a previous worker left behind (an upload cut short by a crash).
+    /// Removes temporary files a previous worker left behind (cut short by a crash).
     func removeStaleTemporaries() -> Int {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return 0 }
         var removed = 0
-        for name in names where name.hasPrefix(UserStore.uploadPrefix) && name.hasSuffix(".tmp") {
+        // `.upload-*.tmp` from an interrupted upload; `.collection.anki2.new-*` from an interrupted creation.
+        for name in names where (name.hasPrefix(UserStore.uploadPrefix) && name.hasSuffix(".tmp")) || name.hasPrefix(".collection.anki2.new-") {
             if unlink(folder + "/" + name) == 0 { removed += 1 }
         }
         return removed

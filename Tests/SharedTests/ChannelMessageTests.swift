@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+@testable import Shared
+
+final class ChannelMessageTests: XCTestCase {
+    static let hello: WorkerHello = {
+        var limits = ServerConfig.Limits()
+        limits.maxConnections = 12
+        limits.workerIdleSeconds = 99
+        return WorkerHello(user: "alice", folder: "/data/sync/alice", hostKey: "579e7fa764f43a98d0fa5a30dcd5401f868bbe6d",
+                           maxPayloadMegs: 100, limits: limits, logFormat: .json)
+    }()
+
+    static let allCases: [ChannelMessage] = [
+        .hello(hello),
+        .connection(id: 0, prefix: []),
+        .connection(id: 1, prefix: Array("POST /sync/meta HTTP/1.1\r\n".utf8)),
+        .connection(id: UInt64.max, prefix: (0...255).map { UInt8($0) }),
+        .connectionBack(id: 0x0102_0304_0506_0708, leftover: []),
+        .connectionBack(id: 42, leftover: Array("GET /health HTTP/1.1\r\n\r\n".utf8)),
+        .stats(WorkerStats()),
+        .stats(WorkerStats(requestsServed: 17, activeSyncSession: true, lastRequestMillis: 1_760_000_000_123, inFlight: 2)),
+        .shutdown(reason: ""),
+        .shutdown(reason: "config reloaded: üser removed"),
+    ]
+
+    func decode(_ bytes: [UInt8]) throws -> ChannelMessage { try ChannelMessage.decode(bytes[...]) }
+
+    func assertRejected(_ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            let m = try decode(bytes)
+            XCTFail("decoded \(m)", file: file, line: line)
+        } catch let error as ChannelMessage.DecodeError {
+            XCTAssertFalse(error.description.isEmpty, file: file, line: line)
+        } catch {
+            XCTFail("unexpected error \(error)", file: file, line: line)
+        }
+    }
+
+    func testRoundTripEveryCase() throws {
+        for message in Self.allCases {
+            let bytes = message.encode()
+            XCTAssertEqual(bytes[0], ChannelMessage.version)
+            XCTAssertEqual(try decode(bytes), message)
+        }
+    }
+
+    func testDecodeFromSliceWithOffset() throws {
+        let bytes = [0xAA, 0xBB] + ChannelMessage.connection(id: 9, prefix: [1, 2, 3]).encode()
+        XCTAssertEqual(try ChannelMessage.decode(bytes[2...]), .connection(id: 9, prefix: [1, 2, 3]))
+    }
+
+    func testWireLayout() {
+        XCTAssertEqual(ChannelMessage.connection(id: 0x0102_0304_0506_0708, prefix: [0xEE]).encode(),
+                       [1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0xEE])
+        XCTAssertEqual(ChannelMessage.connectionBack(id: 1, leftover: []).encode(), [1, 3, 0, 0, 0, 0, 0, 0, 0, 1])
+        XCTAssertEqual(ChannelMessage.shutdown(reason: "bye").encode(), [1, 5] + Array("bye".utf8))
+        XCTAssertEqual(Array(ChannelMessage.hello(Self.hello).encode().prefix(2)), [1, 1])
+        XCTAssertEqual(Array(ChannelMessage.stats(WorkerStats()).encode().prefix(2)), [1, 4])
+    }
+
+    func testHelloCarriesEveryField() throws {
+        guard case .hello(let decoded) = try decode(ChannelMessage.hello(Self.hello).encode()) else {
+            return XCTFail("not a hello")
+        }
+        XCTAssertEqual(decoded.user, "alice")
+        XCTAssertEqual(decoded.folder, "/data/sync/alice")
+        XCTAssertEqual(decoded.hostKey, "579e7fa764f43a98d0fa5a30dcd5401f868bbe6d")
+        XCTAssertEqual(decoded.maxPayloadMegs, 100)
+        XCTAssertEqual(decoded.limits.maxConnections, 12)
+        XCTAssertEqual(decoded.limits.workerIdleSeconds, 99)
+        XCTAssertEqual(decoded.logFormat, .json)
+    }
+
+    func testLargeConnectionPrefixFitsLimit() throws {
+        let prefix = pseudoRandomBytes(64 * 1024)
+        let bytes = ChannelMessage.connection(id: 5, prefix: prefix).encode()
+        XCTAssertLessThanOrEqual(bytes.count, ChannelMessage.maxSize)
+        XCTAssertEqual(try decode(bytes), .connection(id: 5, prefix: prefix))
+    }
+
+    func testVersionMismatchRejected() {
+        var bytes = ChannelMessage.shutdown(reason: "x").encode()
+        bytes[0] = 2
+        assertRejected(bytes)
+        bytes[0] = 0
+        assertRejected(bytes)
+    }
+
+    func testUnknownKindRejected() {
+        assertRejected([1, 0])
+        assertRejected([1, 6, 0, 0, 0, 0, 0, 0, 0, 0])
+        assertRejected([1, 255])
+    }
+
+    func testShortMessagesRejected() {
+        assertRejected([])
+        assertRejected([1])
+        assertRejected([1, 2])
+        assertRejected([1, 2, 0, 0, 0, 0, 0, 0, 0])
+        assertRejected([1, 3, 0, 0, 0])
+    }
+
+    func testBadJSONPayloadsRejected() {
+        assertRejected([1, 1])
+        assertRejected([1, 1] + Array("{}".utf8))
+        assertRejected([1, 1] + Array("not json".utf8))
+        assertRejected([1, 4] + Array("{\"requestsServed\":\"many\"}".utf8))
+        var truncated = ChannelMessage.hello(Self.hello).encode()
+        truncated.removeLast()
+        assertRejected(truncated)
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+@testable import Shared
+@testable import Supervisor
+
+final class InvocationTests: XCTestCase {
+    func parse(_ args: [String], file: StaticString = #filePath, line: UInt = #line) -> Invocation? {
+        do { return try Invocation.parse(args) } catch {
+            XCTFail("refused \(args): \(error)", file: file, line: line)
+            return nil
+        }
+    }
+
+    func assertRefused(_ args: [String], mentioning: String, file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            let inv = try Invocation.parse(args)
+            XCTFail("accepted \(args) as \(inv)", file: file, line: line)
+        } catch {
+            XCTAssertTrue(error.description.contains(mentioning), error.description, file: file, line: line)
+        }
+    }
+
+    func testDefaultIsServe() {
+        XCTAssertEqual(parse([]), Invocation(command: .serve, envFile: nil))
+    }
+
+    func testFlags() {
+        XCTAssertEqual(parse(["--healthcheck"])?.command, .healthcheck)
+        XCTAssertEqual(parse(["--version"])?.command, .version)
+        XCTAssertEqual(parse(["-V"])?.command, .version)
+        XCTAssertEqual(parse(["--help"])?.command, .help)
+        XCTAssertEqual(parse(["-h"])?.command, .help)
+    }
+
+    func testEnvFileForms() {
+        XCTAssertEqual(parse(["--env-file", "/etc/anki.env"]), Invocation(command: .serve, envFile: "/etc/anki.env"))
+        XCTAssertEqual(parse(["--env-file=/etc/anki.env"]), Invocation(command: .serve, envFile: "/etc/anki.env"))
+        XCTAssertEqual(parse(["--env-file=a=b.env"])?.envFile, "a=b.env")
+        XCTAssertEqual(parse(["--env-file", "--weird-name"])?.envFile, "--weird-name")
+        XCTAssertEqual(parse(["--healthcheck", "--env-file", "x.env"]), Invocation(command: .healthcheck, envFile: "x.env"))
+        XCTAssertEqual(parse(["--env-file", "x.env", "--healthcheck"]), Invocation(command: .healthcheck, envFile: "x.env"))
+        XCTAssertEqual(parse(["--env-file", "a.env", "--env-file=b.env"])?.envFile, "b.env")
+    }
+
+    func testEnvFileWithoutValueRefused() {
+        assertRefused(["--env-file"], mentioning: "--env-file")
+        assertRefused(["--healthcheck", "--env-file"], mentioning: "--env-file")
+    }
+
+    func testUnknownArgumentsRefused() {
+        assertRefused(["--verbose"], mentioning: "--verbose")
+        assertRefused(["serve"], mentioning: "serve")
+        assertRefused(["--env-file", "a.env", "extra"], mentioning: "extra")
+        assertRefused(["--env-filex=a"], mentioning: "--env-filex=a")
+        assertRefused(["-v"], mentioning: "-v")
+        assertRefused([""], mentioning: "''")
+    }
+
+    func testUsageMentionsEveryFlag() {
+        for flag in ["--env-file", "--healthcheck", "--version", "--help"] {
+            XCTAssertTrue(Invocation.usage.contains(flag), flag)
+        }
+    }
+
+    func testEnvironmentLaysFileOverProcessEnvironment() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("invocation-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("sync.env")
+        try "# test\nSYNC_USER1=alice:pw\nexport SYNC_PORT=\"9090\"\n".write(to: file, atomically: true, encoding: .utf8)
+
+        setenv("SYNC_USER2", "stale:from-process", 1)
+        setenv("SYNC_TEST_MARKER", "kept", 1)
+        defer {
+            unsetenv("SYNC_USER2")
+            unsetenv("SYNC_TEST_MARKER")
+        }
+        let env = try Invocation(command: .serve, envFile: file.path).environment()
+        XCTAssertEqual(env["SYNC_USER1"], "alice:pw")
+        XCTAssertEqual(env["SYNC_PORT"], "9090")
+        XCTAssertNil(env["SYNC_USER2"], "users come from the file alone")
+        XCTAssertEqual(env["SYNC_TEST_MARKER"], "kept")
+
+        // Without an env file the process environment is used as is.
+        let plain = try Invocation().environment()
+        XCTAssertEqual(plain["SYNC_USER2"], "stale:from-process")
+    }
+
+    func testEnvironmentKeepsProcessUsersWhenFileHasNone() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("invocation2-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("sync.env")
+        try "SYNC_PORT=9091\n".write(to: file, atomically: true, encoding: .utf8)
+        setenv("SYNC_USER1", "carol:pw", 1)
+        defer { unsetenv("SYNC_USER1") }
+        let env = try Invocation(command: .serve, envFile: file.path).environment()
+        XCTAssertEqual(env["SYNC_USER1"], "carol:pw")
+        XCTAssertEqual(env["SYNC_PORT"], "9091")
+    }
+
+    func testEnvironmentErrors() {
+        XCTAssertThrowsError(try Invocation(command: .serve, envFile: "/nonexistent/dir/sync.env").environment()) {
+            XCTAssertEqual(($0 as? ConfigError)?.variable, "--env-file")
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("invocation3-\(getpid())")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("bad.env")
+        try? "GOOD=1\nthis line is bad\n".write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Invocation(command: .serve, envFile: file.path).environment()) {
+            XCTAssertEqual(($0 as? ConfigError)?.variable, "line 2")
+        }
+    }
+}
