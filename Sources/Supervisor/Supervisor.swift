@@ -90,8 +90,9 @@ final class Supervisor {
             guard let conn = connections[token] else { return }
             if events & Poller.writable != 0, !conn.outbound.isEmpty { writeOut(conn) }
             if connections[token] != nil, events & (Poller.readable | Poller.hangup | Poller.error | Poller.peerClosed) != 0 {
-                readIn(conn)
+                readIn(conn, events: events)
             }
+            updateInterest(conn)
         }
     }
 
@@ -124,33 +125,47 @@ final class Supervisor {
         nextConnectionID += 1
         let conn = ClientConnection(id: id, fd: fd, buffer: buffer, now: WallClock.monotonic())
         connections[id] = conn
-        poller.add(fd, events: Poller.readable | Poller.peerClosed, token: id)
-        if !buffer.isEmpty { process(conn) }
+        poller.add(fd, events: conn.interest, token: id)
+        if !buffer.isEmpty {
+            process(conn)
+            updateInterest(conn)
+        }
     }
 
-    private func readIn(_ conn: ClientConnection) {
+    private func readIn(_ conn: ClientConnection, events: UInt32) {
         switch conn.state {
         case .verifying, .writing:
-            // Not reading now; a hang-up is noticed when the reply is written.
-            if conn.sawEOF { return }
-            let result = conn.readAvailable(cap: config.limits.maxHeadBytes + 64 * 1024)
-            if result == .error { drop(conn) }
+            // Not reading in these states (interest is off); only a dead socket reports here.
+            if events & (Poller.hangup | Poller.error) != 0 { drop(conn) }
             return
         case .readingHead, .readingLoginBody:
             break
         }
-        var progressed = false
-        loop: while true {
-            switch conn.readAvailable(cap: config.limits.maxHeadBytes + 64 * 1024) {
-            case .data: progressed = true
-            case .wouldBlock: break loop
-            case .eof: break loop
+        let cap = config.limits.maxHeadBytes + 64 * 1024
+        loop: while conn.buffer.count < cap {
+            switch conn.readAvailable(cap: cap) {
+            case .data: continue
+            case .wouldBlock, .eof: break loop
             case .error: drop(conn); return
             }
-            if conn.buffer.count >= config.limits.maxHeadBytes + 64 * 1024 { break }
         }
-        _ = progressed
         process(conn)
+    }
+
+    /// Keeps epoll interest in step with the state: level-triggered readiness must be off whenever
+    /// the connection is not being read, or a half-closed or chatty peer would spin the loop.
+    private func updateInterest(_ conn: ClientConnection) {
+        guard connections[conn.id] != nil else { return }
+        let wanted: UInt32
+        switch conn.state {
+        case .readingHead, .readingLoginBody: wanted = conn.sawEOF ? 0 : Poller.readable | Poller.peerClosed
+        case .verifying: wanted = 0
+        case .writing: wanted = conn.outbound.isEmpty ? 0 : Poller.writable
+        }
+        if wanted != conn.interest {
+            poller.modify(conn.fd, events: wanted, token: conn.id)
+            conn.interest = wanted
+        }
     }
 
     /// Advances a connection as far as its buffered bytes allow.
@@ -252,6 +267,7 @@ final class Supervisor {
         conn.pending?.bytesIn = bytesIn
         conn.pending?.user = credentials.u
         conn.state = .verifying
+        updateInterest(conn)
         if !logins.submit(.init(connectionID: conn.id, userName: credentials.u, password: credentials.p)) {
             conn.state = .readingHead
             reject(conn, head: head, status: 503, reason: "too many logins at once; try again", close: false)
@@ -316,11 +332,10 @@ final class Supervisor {
     private func writeOut(_ conn: ClientConnection) {
         switch conn.flush() {
         case .pending:
-            poller.modify(conn.fd, events: Poller.readable | Poller.writable | Poller.peerClosed, token: conn.id)
+            updateInterest(conn)
         case .error:
             drop(conn)
         case .done:
-            poller.modify(conn.fd, events: Poller.readable | Poller.peerClosed, token: conn.id)
             if conn.closeAfterWrite {
                 shutdown(conn.fd, Int32(SHUT_WR))
                 drop(conn)
@@ -328,6 +343,7 @@ final class Supervisor {
             }
             conn.state = .readingHead
             process(conn)
+            updateInterest(conn)
         }
     }
 
@@ -523,7 +539,8 @@ final class Supervisor {
                 for conn in waiting {
                     // Re-adopt and route again: spawns a fresh worker or answers 503 during backoff.
                     connections[conn.id] = conn
-                    poller.add(conn.fd, events: Poller.readable | Poller.peerClosed, token: conn.id)
+                    conn.interest = Poller.readable | Poller.peerClosed
+                    poller.add(conn.fd, events: conn.interest, token: conn.id)
                     handOff(conn, to: record)
                 }
             }

@@ -29,6 +29,8 @@ final class ClientConnection {
     var lastActivity: Double
     var headStarted: Double?
     var sawEOF = false
+    /// The epoll events currently registered for this connection.
+    var interest: UInt32 = 0x001 | 0x2000
     /// The request being answered by the supervisor, for the log line.
     var pending: PendingLog?
 
