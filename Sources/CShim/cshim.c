@@ -13,8 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-extern char **environ;
-
 ssize_t cshim_send_fd(int sock, int fd, const void *data, size_t len) {
     struct msghdr msg;
     struct iovec iov;
@@ -136,7 +134,7 @@ int cshim_signalfd_read(int sfd) {
     return n < 0 ? -1 : 0;
 }
 
-int cshim_spawn_with_channel(const char *path, char *const argv[], int channel_fd, pid_t *pid) {
+int cshim_spawn_with_channel(const char *path, char *const argv[], char *const envp[], int channel_fd, pid_t *pid) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     int rc = posix_spawn_file_actions_init(&actions);
@@ -166,7 +164,7 @@ int cshim_spawn_with_channel(const char *path, char *const argv[], int channel_f
     if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &empty);
     if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &defaults);
     if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, environ);
+    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
     if (spare >= 0) close(spare);
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);

@@ -10,6 +10,8 @@ final class Supervisor {
     let config: ServerConfig
     let log: Log
     let workerBinary: String
+    /// What workers are started with: this process's environment without account secrets.
+    private let workerEnvironment = WorkerSpawner.workerEnvironment(ProcessInfo.processInfo.environment)
     private let poller: Poller
     private let listenFD: Int32
     private let signalFD: Int32
@@ -402,7 +404,7 @@ final class Supervisor {
     }
 
     private func flushWaiting(_ record: WorkerRecord) {
-        guard let channel = record.channel else { return }
+        guard let channel = record.channel, !record.retiring else { return }
         while let conn = record.waiting.first {
             let result: ChannelSocket.SendResult
             do {
@@ -417,6 +419,7 @@ final class Supervisor {
             case .sent:
                 record.waiting.removeFirst()
                 record.handedOut += 1
+                record.sentConnections += 1
                 close(conn.fd)
             case .wouldBlock:
                 poller.modify(channel.fd, events: Poller.readable | Poller.writable, token: Self.channelBase + UInt64(record.index))
@@ -433,7 +436,8 @@ final class Supervisor {
         let (mine, theirs) = try ChannelSocket.pair()
         let pid: pid_t
         do {
-            pid = try WorkerSpawner.spawn(binary: workerBinary, user: record.user.name, channel: theirs)
+            pid = try WorkerSpawner.spawn(binary: workerBinary, user: record.user.name, channel: theirs,
+                                          environment: workerEnvironment)
         } catch {
             close(mine.fd)
             close(theirs.fd)
@@ -445,6 +449,8 @@ final class Supervisor {
         record.channel = mine
         record.startedAt = WallClock.monotonic()
         record.stats = WorkerStats()
+        record.sentConnections = 0
+        record.retiring = false
         poller.add(mine.fd, events: Poller.readable, token: Self.channelBase + UInt64(record.index))
         let hello = WorkerHello(user: record.user.name, folder: config.folder(of: record.user.name), hostKey: record.user.hostKey,
                                 maxPayloadMegs: config.maxPayloadMegs, limits: config.limits, logFormat: config.logFormat)
@@ -482,6 +488,13 @@ final class Supervisor {
                 case .stats(let stats):
                     record.stats = stats
                     if fd >= 0 { close(fd) }
+                case .idle(let received):
+                    if fd >= 0 { close(fd) }
+                    if !record.retiring && received == record.sentConnections && record.waiting.isEmpty && !stopping {
+                        record.retiring = true
+                        _ = try? channel.send(.shutdown(reason: "idle for \(config.limits.workerIdleSeconds) s"))
+                        log.info("worker idle exit", ["user": .string(record.user.name), "pid": .of(record.pid ?? 0)])
+                    }
                 default:
                     if fd >= 0 { close(fd) }
                     log.warn("unexpected channel message", ["user": .string(record.user.name)])
@@ -518,6 +531,7 @@ final class Supervisor {
             record.pid = nil
             record.channel = nil
             record.handedOut = 0
+            record.retiring = false
             if WorkerSpawner.exitedCleanly(status: status) || stopping {
                 record.consecutiveCrashes = 0
                 log.info("worker exited", ["user": .string(record.user.name), "pid": .of(pid), "status": .string(how), "uptime_s": .of(uptime)])

@@ -8,6 +8,7 @@ Everything here is plain Python standard library plus `zstandard` and the
 from __future__ import annotations
 
 import base64
+import atexit
 import contextlib
 import hashlib
 import io
@@ -180,6 +181,17 @@ def users_env(users) -> dict:
     return env
 
 
+_LIVE: set = set()
+
+
+@atexit.register
+def _kill_leftovers():
+    """Safety net: no server outlives the test process, even after a crash."""
+    for srv in list(_LIVE):
+        with contextlib.suppress(Exception):
+            srv.stop(sig=signal.SIGKILL, timeout=2)
+
+
 class Server:
     """One launched server (ours or the official one), in its own process group."""
 
@@ -217,6 +229,7 @@ class Server:
             self.proc = subprocess.Popen(cmd, env=self.env(), stdin=subprocess.DEVNULL,
                                          stdout=logf, stderr=subprocess.STDOUT,
                                          start_new_session=True)
+        _LIVE.add(self)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -248,6 +261,7 @@ class Server:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
         self.proc = None
+        _LIVE.discard(self)
 
     def restart(self) -> "Server":
         self.stop()

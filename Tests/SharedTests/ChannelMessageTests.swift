@@ -22,6 +22,8 @@ final class ChannelMessageTests: XCTestCase {
         .stats(WorkerStats(requestsServed: 17, activeSyncSession: true, lastRequestMillis: 1_760_000_000_123, inFlight: 2)),
         .shutdown(reason: ""),
         .shutdown(reason: "config reloaded: üser removed"),
+        .idle(received: 0),
+        .idle(received: 123_456_789_012),
     ]
 
     func decode(_ bytes: [UInt8]) throws -> ChannelMessage { try ChannelMessage.decode(bytes[...]) }
@@ -89,7 +91,8 @@ final class ChannelMessageTests: XCTestCase {
 
     func testUnknownKindRejected() {
         assertRejected([1, 0])
-        assertRejected([1, 6, 0, 0, 0, 0, 0, 0, 0, 0])
+        assertRejected([1, 7, 0, 0, 0, 0, 0, 0, 0, 0])
+        assertRejected([1, 6, 0, 0])  // idle needs exactly 8 bytes
         assertRejected([1, 255])
     }
 

@@ -32,7 +32,7 @@ final class WorkerSpawnerTests: XCTestCase {
 
         let (mine, theirs) = try ChannelSocket.pair()
         defer { close(mine.fd) }
-        let pid = try WorkerSpawner.spawn(binary: script.path, user: "alice", channel: theirs)
+        let pid = try WorkerSpawner.spawn(binary: script.path, user: "alice", channel: theirs, environment: ["PATH": "/usr/bin:/bin"])
         close(theirs.fd)
         XCTAssertGreaterThan(pid, 0)
         guard case .message(let message, let fd) = try mine.receive() else { return XCTFail("no message from the child") }
@@ -51,7 +51,7 @@ final class WorkerSpawnerTests: XCTestCase {
             close(mine.fd)
             close(theirs.fd)
         }
-        XCTAssertThrowsError(try WorkerSpawner.spawn(binary: "/nonexistent/anki-sync-worker", user: "alice", channel: theirs)) {
+        XCTAssertThrowsError(try WorkerSpawner.spawn(binary: "/nonexistent/anki-sync-worker", user: "alice", channel: theirs, environment: [:])) {
             XCTAssertEqual(($0 as? SystemError)?.code, ENOENT)
         }
     }
@@ -81,5 +81,13 @@ final class HTTPResponseTests: XCTestCase {
             XCTAssertEqual(HTTPResponse.reason(status), reason)
         }
         XCTAssertFalse(HTTPResponse.reason(299).isEmpty)
+    }
+}
+
+final class WorkerEnvironmentTests: XCTestCase {
+    func testSecretsAreRemoved() {
+        let env = ["SYNC_USER1": "alice:pw", "SYNC_USER12": "bob:x", "PASSWORDS_HASHED": "1",
+                   "SYNC_BASE": "/data", "PATH": "/bin", "SYNC_LOG_FORMAT": "json"]
+        XCTAssertEqual(WorkerSpawner.workerEnvironment(env), ["SYNC_BASE": "/data", "PATH": "/bin", "SYNC_LOG_FORMAT": "json"])
     }
 }

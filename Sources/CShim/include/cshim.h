@@ -35,10 +35,10 @@ int cshim_signalfd_for_supervisor(void);
 /// Reads one pending signal from the signalfd: returns its number, 0 if none, -1 on error.
 int cshim_signalfd_read(int sfd);
 
-/// posix_spawn `path` with argv (NULL terminated), the environment of this process,
-/// `channel_fd` duplicated to descriptor 3, a clean signal mask and default dispositions.
+/// posix_spawn `path` with argv and envp (both NULL terminated), `channel_fd` duplicated to
+/// descriptor 3, a clean signal mask and default dispositions.
 /// Returns 0 and sets *pid, or an errno value.
-int cshim_spawn_with_channel(const char *path, char *const argv[], int channel_fd, pid_t *pid);
+int cshim_spawn_with_channel(const char *path, char *const argv[], char *const envp[], int channel_fd, pid_t *pid);
 
 /// Sets or clears O_NONBLOCK. Returns 0 or -1.
 int cshim_set_nonblocking(int fd, int on);

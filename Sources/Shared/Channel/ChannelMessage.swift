@@ -14,12 +14,16 @@ public enum ChannelMessage: Equatable, Sendable {
     case stats(WorkerStats)
     /// Supervisor → worker: finish in-flight requests, roll back open sessions, exit.
     case shutdown(reason: String)
+    /// Worker → supervisor: idle for SYNC_WORKER_IDLE_SECS after receiving this many connections.
+    /// The supervisor answers `shutdown` only if it has sent no connection since, so no handover
+    /// can be lost to an exiting worker.
+    case idle(received: UInt64)
 
     public static let version: UInt8 = 1
     /// Largest message accepted; keeps every message inside one SEQPACKET datagram.
     public static let maxSize = 192 * 1024
 
-    enum Kind: UInt8 { case hello = 1, connection, connectionBack, stats, shutdown }
+    enum Kind: UInt8 { case hello = 1, connection, connectionBack, stats, shutdown, idle }
 
     public func encode() -> [UInt8] {
         switch self {
@@ -28,6 +32,7 @@ public enum ChannelMessage: Equatable, Sendable {
         case .connectionBack(let id, let leftover): return Self.frame(.connectionBack, Self.u64(id) + leftover)
         case .stats(let stats): return Self.frame(.stats, Self.json(stats))
         case .shutdown(let reason): return Self.frame(.shutdown, Array(reason.utf8))
+        case .idle(let received): return Self.frame(.idle, Self.u64(received))
         }
     }
 
@@ -45,6 +50,9 @@ public enum ChannelMessage: Equatable, Sendable {
         case .hello: return .hello(try json(WorkerHello.self, payload))
         case .stats: return .stats(try json(WorkerStats.self, payload))
         case .shutdown: return .shutdown(reason: String(decoding: payload, as: UTF8.self))
+        case .idle:
+            guard payload.count == 8 else { throw DecodeError(description: "bad idle message") }
+            return .idle(received: payload.reduce(0) { $0 << 8 | UInt64($1) })
         case .connection, .connectionBack:
             guard payload.count >= 8 else { throw DecodeError(description: "short connection message") }
             var id: UInt64 = 0

@@ -14,13 +14,25 @@ public enum WorkerSpawner {
         return ((own as NSString).deletingLastPathComponent as NSString).appendingPathComponent("anki-sync-worker")
     }
 
-    public static func spawn(binary: String, user: String, channel: ChannelSocket) throws(SystemError) -> pid_t {
+    /// The environment a worker gets: the supervisor's, minus every account secret. A worker learns
+    /// its own user's key from the hello message and never sees anyone's password.
+    public static func workerEnvironment(_ env: [String: String]) -> [String: String] {
+        env.filter { !$0.key.hasPrefix("SYNC_USER") && $0.key != "PASSWORDS_HASHED" }
+    }
+
+    public static func spawn(binary: String, user: String, channel: ChannelSocket,
+                             environment: [String: String]) throws(SystemError) -> pid_t {
         var pid: pid_t = 0
         let args = [binary, user]
         var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
         cArgs.append(nil)
-        defer { for p in cArgs { free(p) } }
-        let rc = cshim_spawn_with_channel(binary, &cArgs, channel.fd, &pid)
+        var cEnv: [UnsafeMutablePointer<CChar>?] = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
+        cEnv.append(nil)
+        defer {
+            for p in cArgs { free(p) }
+            for p in cEnv { free(p) }
+        }
+        let rc = cshim_spawn_with_channel(binary, &cArgs, &cEnv, channel.fd, &pid)
         guard rc == 0 else { throw SystemError("posix_spawn \(binary)", code: rc) }
         return pid
     }

@@ -17,6 +17,10 @@ final class WorkerRecord {
     var backoffUntil: Double = 0
     /// Connections handed over and not yet returned.
     var handedOut = 0
+    /// Connections sent to the current process, compared with the count in its idle message.
+    var sentConnections: UInt64 = 0
+    /// Told to exit (idle, restart); connections for the user wait until it has gone.
+    var retiring = false
 
     init(user: UserEntry, index: Int) {
         self.user = user

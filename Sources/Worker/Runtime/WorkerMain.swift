@@ -44,6 +44,8 @@ final class WorkerLoop: Sendable {
     let channel: ChannelSocket
     let context: WorkerContext
     private let inFlight = Atomic<Int>(0)
+    /// Monotonic milliseconds of the last request's end (or of start-up).
+    private let lastActivityMillis = Atomic<Int64>(Int64(WallClock.monotonic() * 1000))
     /// Bounds how long a shutdown waits for in-flight requests.
     static let shutdownGraceSeconds = 30.0
 
@@ -53,7 +55,21 @@ final class WorkerLoop: Sendable {
     }
 
     func run() -> Int32 {
+        var received: UInt64 = 0
+        var idleReported = false
+        let idleMillis = Int64(context.limits.workerIdleSeconds) * 1000
         while true {
+            // Wait at most a second, so idleness is noticed without a timer thread.
+            var pfd = pollfd(fd: channel.fd, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 1000) == 0 {
+                let now = Int64(WallClock.monotonic() * 1000)
+                if !idleReported && inFlight.load(ordering: .relaxed) == 0
+                    && now - lastActivityMillis.load(ordering: .relaxed) >= idleMillis {
+                    // Ask to retire; the supervisor says `shutdown` only if nothing is on its way.
+                    idleReported = (try? channel.send(.idle(received: received))) == .sent
+                }
+                continue
+            }
             let result: ChannelSocket.ReceiveResult
             do { result = try channel.receive() } catch {
                 context.log.error("bad channel message", ["error": .string("\(error)")])
@@ -67,6 +83,8 @@ final class WorkerLoop: Sendable {
             case .message(let message, let fd):
                 switch message {
                 case .connection(let id, let prefix):
+                    received += 1
+                    idleReported = false
                     guard fd >= 0 else { continue }
                     start(id: id, fd: fd, prefix: prefix)
                 case .shutdown(let reason):
@@ -84,6 +102,7 @@ final class WorkerLoop: Sendable {
         inFlight.add(1, ordering: .relaxed)
         let thread = Thread { [self] in
             self.serve(id: id, fd: fd, prefix: prefix)
+            self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
             self.inFlight.subtract(1, ordering: .relaxed)
         }
         thread.stackSize = 1 << 20
