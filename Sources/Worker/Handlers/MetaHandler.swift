@@ -22,7 +22,7 @@ enum MetaHandler {
         context.sessions.abortAny(reason: "meta")
         let meta = try context.store.withCollection { try $0.meta() }
         let json = "{\"mod\":\(meta.mod),\"scm\":\(meta.scm),\"usn\":\(meta.usn),\"ts\":\(WallClock.nowMillis() / 1000),"
-            + "\"msg\":\"\",\"cont\":true,\"hostNum\":0,\"empty\":\(meta.isEmpty),\"media_usn\":\(context.mediaUsn())}"
+            + "\"msg\":\"\",\"cont\":true,\"hostNum\":0,\"empty\":\(meta.isEmpty),\"media_usn\":\(try context.mediaUsn())}"
         try exchange.respond(json: json)
     }
 }

@@ -92,10 +92,12 @@ struct RequestDispatcher {
             try exchange.respond(json: "null")
         case .sync(.upload): try FullSyncHandlers.upload(exchange, context: context)
         case .sync(.download): try FullSyncHandlers.download(exchange, context: context)
+        case .sync(.hostKey):
+            throw SyncFailure(400, "hostKey is answered by the supervisor")
         case .sync(let method):
-            throw SyncFailure(400, "sync method \(method.rawValue) is not supported by this server yet")
+            try NormalSyncHandlers.handle(method, exchange, context: context)
         case .media(let method):
-            throw SyncFailure(400, "media method \(method.rawValue) is not supported by this server yet")
+            try MediaHandlers.handle(method, exchange, context: context)
         case .health:
             throw SyncFailure(400, "health is answered by the supervisor")
         }

@@ -10,7 +10,8 @@ final class WorkerContext: Sendable {
     let limits: ServerConfig.Limits
     let log: Log
     let store: UserStore
-    let sessions = SyncSessions()
+    let sessions: SyncSessions
+    let media: MediaService
     let counters = Mutex(WorkerStats())
 
     init(hello: WorkerHello, log: Log) {
@@ -20,23 +21,14 @@ final class WorkerContext: Sendable {
         limits = hello.limits
         self.log = log
         store = UserStore(folder: hello.folder)
+        sessions = SyncSessions()
+        media = MediaService(folder: hello.folder)
     }
 
     /// 3 × MAX_SYNC_PAYLOAD_MEGS MiB, the official limit on a decompressed body.
     var maxDecompressedBytes: Int { maxPayloadMegs * 3 * 1024 * 1024 }
 
-    /// The media usn reported in `meta` (media sync is not served yet, so always 0).
-    func mediaUsn() -> Int64 { 0 }
+    /// The media usn reported in `meta`; must agree with `msync/begin`.
+    func mediaUsn() throws -> Int64 { try media.currentUsn() }
 }
 
-/// The user's normal-sync session state. Normal sync is not served yet: this only records that no
-/// session is open, so `meta`, `upload` and `download` can already follow the rule that they end one.
-final class SyncSessions: Sendable {
-    private let active = Mutex<String?>(nil)
-
-    var hasActiveSession: Bool { active.withLock { $0 != nil } }
-
-    func abortAny(reason: String) {
-        active.withLock { $0 = nil }
-    }
-}
