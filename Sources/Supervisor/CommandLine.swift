@@ -8,6 +8,10 @@ enum Command: Equatable {
     case healthcheck
     case version
     case help
+    /// Subcommands that talk to a running server over its control socket.
+    case status(json: Bool)
+    case restart(user: String)
+    case reload
 }
 
 struct Invocation: Equatable {
@@ -31,6 +35,17 @@ struct Invocation: Equatable {
                 guard i + 1 < args.count else { throw UsageError(description: "--env-file needs a file") }
                 inv.envFile = args[i + 1]
                 i += 1
+            case "--json":
+                guard case .status = inv.command else { throw UsageError(description: "--json goes with status") }
+                inv.command = .status(json: true)
+            case "status" where inv.command == .serve:
+                inv.command = .status(json: false)
+            case "reload" where inv.command == .serve:
+                inv.command = .reload
+            case "restart" where inv.command == .serve:
+                guard i + 1 < args.count, !args[i + 1].hasPrefix("-") else { throw UsageError(description: "restart needs a user name") }
+                inv.command = .restart(user: args[i + 1])
+                i += 1
             default:
                 if a.hasPrefix("--env-file=") { inv.envFile = String(a.dropFirst("--env-file=".count)) } else {
                     throw UsageError(description: "unknown argument '\(a)'")
@@ -42,9 +57,13 @@ struct Invocation: Equatable {
     }
 
     static let usage = """
-        usage: anki-sync-server [--env-file FILE]     run the sync server
-               anki-sync-server --healthcheck         exit 0 if a server answers on SYNC_HOST:SYNC_PORT
+        usage: anki-sync-server [--env-file FILE]           run the sync server
+               anki-sync-server status [--json]             workers of the running server
+               anki-sync-server restart USER                restart one user's worker
+               anki-sync-server reload                      re-read users from the --env-file (also SIGHUP)
+               anki-sync-server --healthcheck               exit 0 if a server answers on SYNC_HOST:SYNC_PORT
                anki-sync-server --version | --help
+        Subcommands find the server through the same environment / --env-file (its SYNC_BASE).
         Configuration comes from the environment (SYNC_USER1.., SYNC_BASE, SYNC_HOST, SYNC_PORT, ...);
         --env-file reads KEY=value lines (systemd EnvironmentFile syntax) over it. See README.md.
         """

@@ -7,34 +7,43 @@ import Shared
 /// connections it currently owns, the worker channels, the signal descriptor and the login
 /// verifiers' wake-up descriptor. It never opens a collection or media file.
 final class Supervisor {
-    let config: ServerConfig
+    var config: ServerConfig
+    /// The file `reload` and SIGHUP re-read, if the server was started with --env-file.
+    let envFile: String?
+    let startedAt = WallClock.monotonic()
     let log: Log
     let workerBinary: String
     /// What workers are started with: this process's environment without account secrets.
-    private let workerEnvironment = WorkerSpawner.workerEnvironment(ProcessInfo.processInfo.environment)
-    private let poller: Poller
-    private let listenFD: Int32
-    private let signalFD: Int32
-    private let logins: LoginService
-    private let router: RequestRouter
-    private var connections: [UInt64: ClientConnection] = [:]
-    private var workers: [String: WorkerRecord] = [:]
-    private var workersByIndex: [WorkerRecord] = []
-    private var nextConnectionID: UInt64 = 1
-    private var stopping = false
-    private var stopDeadline: Double = 0
+    let workerEnvironment = WorkerSpawner.workerEnvironment(ProcessInfo.processInfo.environment)
+    let poller: Poller
+    let listenFD: Int32
+    let signalFD: Int32
+    let logins: LoginService
+    var router: RequestRouter
+    let controlFD: Int32
+    var controlConnections: [UInt64: ControlConnection] = [:]
+    var nextControlToken: UInt64 = 0
+    var connections: [UInt64: ClientConnection] = [:]
+    var workers: [String: WorkerRecord] = [:]
+    var workersByIndex: [WorkerRecord] = []
+    var nextConnectionID: UInt64 = 1
+    var stopping = false
+    var stopDeadline: Double = 0
 
     // epoll tokens: connections use their id (< 2^40); fixed descriptors and channels use the top bits.
-    private static let listenToken: UInt64 = 1 << 62
-    private static let signalToken: UInt64 = (1 << 62) + 1
-    private static let loginToken: UInt64 = (1 << 62) + 2
-    private static let channelBase: UInt64 = 1 << 61
+    static let listenToken: UInt64 = 1 << 62
+    static let signalToken: UInt64 = (1 << 62) + 1
+    static let loginToken: UInt64 = (1 << 62) + 2
+    static let controlToken: UInt64 = (1 << 62) + 3
+    static let controlConnectionBase: UInt64 = 1 << 60
+    static let channelBase: UInt64 = 1 << 61
 
     /// Login bodies are tiny JSON; anything larger is refused.
     static let maxLoginBodyBytes = 16 * 1024
 
-    init(config: ServerConfig, log: Log, workerBinary: String) throws {
+    init(config: ServerConfig, log: Log, workerBinary: String, envFile: String?) throws {
         self.config = config
+        self.envFile = envFile
         self.log = log
         self.workerBinary = workerBinary
         signalFD = cshim_signalfd_for_supervisor()
@@ -43,6 +52,7 @@ final class Supervisor {
         router = RequestRouter(users: config.users)
         logins = try LoginService(users: config.users, hashed: config.passwordsHashed,
                                   threads: config.limits.maxConcurrentLogins, maxQueued: config.limits.maxQueuedLogins)
+        controlFD = try ControlEndpoint.listen(path: ControlSocket.path(base: config.baseDirectory))
         listenFD = try Listener.open(host: config.host, port: config.port)
         for (i, user) in config.users.enumerated() {
             let record = WorkerRecord(user: user, index: i)
@@ -52,6 +62,7 @@ final class Supervisor {
         poller.add(listenFD, events: Poller.readable, token: Self.listenToken)
         poller.add(signalFD, events: Poller.readable, token: Self.signalToken)
         poller.add(logins.wakeFD, events: Poller.readable, token: Self.loginToken)
+        poller.add(controlFD, events: Poller.readable, token: Self.controlToken)
     }
 
     /// Runs until SIGTERM/SIGINT and every worker has exited. Returns the exit status.
@@ -80,14 +91,17 @@ final class Supervisor {
 
     // MARK: events
 
-    private func dispatch(token: UInt64, events: UInt32) {
+    func dispatch(token: UInt64, events: UInt32) {
         switch token {
         case Self.listenToken: acceptAll()
         case Self.signalToken: handleSignals()
         case Self.loginToken: finishLogins()
+        case Self.controlToken: acceptControl()
         case Self.channelBase...:
             let index = Int(token - Self.channelBase)
             if index < workersByIndex.count { channelEvent(workersByIndex[index], events: events) }
+        case Self.controlConnectionBase...:
+            readControl(token: token)
         default:
             guard let conn = connections[token] else { return }
             if events & Poller.writable != 0, !conn.outbound.isEmpty { writeOut(conn) }
@@ -98,7 +112,7 @@ final class Supervisor {
         }
     }
 
-    private func acceptAll() {
+    func acceptAll() {
         while true {
             let fd = cshim_accept(listenFD)
             if fd < 0 {
@@ -120,7 +134,7 @@ final class Supervisor {
         }
     }
 
-    private func adopt(fd: Int32, buffer: [UInt8]) {
+    func adopt(fd: Int32, buffer: [UInt8]) {
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         let id = nextConnectionID
@@ -134,7 +148,7 @@ final class Supervisor {
         }
     }
 
-    private func readIn(_ conn: ClientConnection, events: UInt32) {
+    func readIn(_ conn: ClientConnection, events: UInt32) {
         switch conn.state {
         case .verifying, .writing:
             // Not reading in these states (interest is off); only a dead socket reports here.
@@ -156,7 +170,7 @@ final class Supervisor {
 
     /// Keeps epoll interest in step with the state: level-triggered readiness must be off whenever
     /// the connection is not being read, or a half-closed or chatty peer would spin the loop.
-    private func updateInterest(_ conn: ClientConnection) {
+    func updateInterest(_ conn: ClientConnection) {
         guard connections[conn.id] != nil else { return }
         let wanted: UInt32
         switch conn.state {
@@ -171,7 +185,7 @@ final class Supervisor {
     }
 
     /// Advances a connection as far as its buffered bytes allow.
-    private func process(_ conn: ClientConnection) {
+    func process(_ conn: ClientConnection) {
         while connections[conn.id] != nil {
             switch conn.state {
             case .verifying, .writing:
@@ -227,7 +241,7 @@ final class Supervisor {
         }
     }
 
-    private func route(_ conn: ClientConnection, head: HTTPRequestHead, headLength: Int) {
+    func route(_ conn: ClientConnection, head: HTTPRequestHead, headLength: Int) {
         switch router.decide(head) {
         case .health:
             conn.consume(headLength)
@@ -247,13 +261,13 @@ final class Supervisor {
         }
     }
 
-    private func clientVersion(_ head: HTTPRequestHead) -> String {
+    func clientVersion(_ head: HTTPRequestHead) -> String {
         head.header("anki-sync").flatMap { try? SyncHeader(parsing: $0).clientVersion } ?? "-"
     }
 
     // MARK: login
 
-    private func startLogin(_ conn: ClientConnection, head: HTTPRequestHead, body: [UInt8], bytesIn: Int) {
+    func startLogin(_ conn: ClientConnection, head: HTTPRequestHead, body: [UInt8], bytesIn: Int) {
         struct Credentials: Decodable {
             var u: String
             var p: String
@@ -276,7 +290,7 @@ final class Supervisor {
         }
     }
 
-    private func finishLogins() {
+    func finishLogins() {
         for outcome in logins.drain() {
             guard let conn = connections[outcome.connectionID] else { continue }
             conn.state = .readingHead
@@ -300,13 +314,13 @@ final class Supervisor {
     // MARK: replies
 
     /// Refuses a request whose head could not be used: the connection's framing is unknown, so close.
-    private func refuse(_ conn: ClientConnection, status: Int, reason: String) {
-        log.warn("bad request", ["status": .of(status), "reason": .string(reason), "conn": .of(Int64(conn.id))])
+    func refuse(_ conn: ClientConnection, status: Int, reason: String) {
+        log.warn("request refused", ["status": .of(status), "reason": .string(reason), "conn": .of(Int64(conn.id))])
         conn.buffer = []
         respond(conn, HTTPResponse.text(status: status, reason, close: true), close: true)
     }
 
-    private func reject(_ conn: ClientConnection, head: HTTPRequestHead, status: Int, reason: String, close: Bool, headLength: Int = 0) {
+    func reject(_ conn: ClientConnection, head: HTTPRequestHead, status: Int, reason: String, close: Bool, headLength: Int = 0) {
         log.info("request", ["user": .string(conn.pending?.user ?? "-"), "method": .string(String(head.path)),
                              "status": .of(status), "reason": .string(reason)])
         conn.pending = nil
@@ -315,7 +329,7 @@ final class Supervisor {
         respond(conn, HTTPResponse.text(status: status, reason, close: close), close: close)
     }
 
-    private func logRequest(_ conn: ClientConnection, status: Int, bytesOut: Int) {
+    func logRequest(_ conn: ClientConnection, status: Int, bytesOut: Int) {
         guard let p = conn.pending else { return }
         let ms = Int((WallClock.monotonic() - p.started) * 1000)
         log.info("request", ["user": .string(p.user), "client": .string(p.client), "method": .string(p.method),
@@ -323,7 +337,7 @@ final class Supervisor {
         conn.pending = nil
     }
 
-    private func respond(_ conn: ClientConnection, _ bytes: [UInt8], close: Bool) {
+    func respond(_ conn: ClientConnection, _ bytes: [UInt8], close: Bool) {
         conn.outbound = bytes
         conn.outboundSent = 0
         conn.closeAfterWrite = close
@@ -331,7 +345,7 @@ final class Supervisor {
         writeOut(conn)
     }
 
-    private func writeOut(_ conn: ClientConnection) {
+    func writeOut(_ conn: ClientConnection) {
         switch conn.flush() {
         case .pending:
             updateInterest(conn)
@@ -349,7 +363,7 @@ final class Supervisor {
         }
     }
 
-    private func drop(_ conn: ClientConnection) {
+    func drop(_ conn: ClientConnection) {
         poller.remove(conn.fd)
         close(conn.fd)
         connections[conn.id] = nil
@@ -357,7 +371,15 @@ final class Supervisor {
 
     // MARK: timers
 
-    private func sweep(now: Double) {
+    func sweep(now: Double) {
+        sweepControl(now: now)
+        for record in workersByIndex where record.retiring && now > record.killDeadline {
+            if let pid = record.pid {
+                log.warn("worker did not stop in time; killing", ["user": .string(record.user.name), "pid": .of(pid)])
+                kill(pid, SIGKILL)
+            }
+            record.killDeadline = .infinity
+        }
         let limits = config.limits
         for conn in Array(connections.values) {
             switch conn.state {
@@ -383,7 +405,7 @@ final class Supervisor {
 
     // MARK: workers
 
-    private func handOff(_ conn: ClientConnection, to record: WorkerRecord) {
+    func handOff(_ conn: ClientConnection, to record: WorkerRecord) {
         if !record.isRunning {
             let now = WallClock.monotonic()
             if now < record.backoffUntil {
@@ -403,7 +425,7 @@ final class Supervisor {
         flushWaiting(record)
     }
 
-    private func flushWaiting(_ record: WorkerRecord) {
+    func flushWaiting(_ record: WorkerRecord) {
         guard let channel = record.channel, !record.retiring else { return }
         while let conn = record.waiting.first {
             let result: ChannelSocket.SendResult
@@ -432,7 +454,7 @@ final class Supervisor {
         poller.modify(channel.fd, events: Poller.readable, token: Self.channelBase + UInt64(record.index))
     }
 
-    private func spawn(_ record: WorkerRecord) throws {
+    func spawn(_ record: WorkerRecord) throws {
         let (mine, theirs) = try ChannelSocket.pair()
         let pid: pid_t
         do {
@@ -458,7 +480,7 @@ final class Supervisor {
         log.info("worker spawned", ["user": .string(record.user.name), "pid": .of(pid)])
     }
 
-    private func channelEvent(_ record: WorkerRecord, events: UInt32) {
+    func channelEvent(_ record: WorkerRecord, events: UInt32) {
         guard let channel = record.channel else { return }
         if events & Poller.writable != 0 { flushWaiting(record) }
         while true {
@@ -487,11 +509,15 @@ final class Supervisor {
                     adopt(fd: fd, buffer: leftover)
                 case .stats(let stats):
                     record.stats = stats
+                    record.lastRequestMillis = max(record.lastRequestMillis, stats.lastRequestMillis)
+                    // A worker that served a request is healthy again: forget earlier crashes.
+                    if stats.requestsServed > 0 { record.consecutiveCrashes = 0 }
                     if fd >= 0 { close(fd) }
                 case .idle(let received):
                     if fd >= 0 { close(fd) }
                     if !record.retiring && received == record.sentConnections && record.waiting.isEmpty && !stopping {
                         record.retiring = true
+                        record.killDeadline = WallClock.monotonic() + 60
                         _ = try? channel.send(.shutdown(reason: "idle for \(config.limits.workerIdleSeconds) s"))
                         log.info("worker idle exit", ["user": .string(record.user.name), "pid": .of(record.pid ?? 0)])
                     }
@@ -503,20 +529,22 @@ final class Supervisor {
         }
     }
 
-    private func handleSignals() {
+    func handleSignals() {
         while true {
             let sig = cshim_signalfd_read(signalFD)
             if sig <= 0 { return }
             switch sig {
             case SIGCHLD: reapChildren()
             case SIGTERM, SIGINT: beginStop(signal: sig)
-            case SIGHUP: log.info("SIGHUP received; reload is not available yet")
+            case SIGHUP:
+                let reply = reload()
+                if !reply.ok { log.error("reload refused", ["reason": .string(reply.message)]) }
             default: break
             }
         }
     }
 
-    private func reapChildren() {
+    func reapChildren() {
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
@@ -532,6 +560,9 @@ final class Supervisor {
             record.channel = nil
             record.handedOut = 0
             record.retiring = false
+            record.killDeadline = .infinity
+            record.requestsBefore += record.stats.requestsServed
+            record.stats = WorkerStats()
             if WorkerSpawner.exitedCleanly(status: status) || stopping {
                 record.consecutiveCrashes = 0
                 log.info("worker exited", ["user": .string(record.user.name), "pid": .of(pid), "status": .string(how), "uptime_s": .of(uptime)])
@@ -545,9 +576,19 @@ final class Supervisor {
                     log.warn("worker backoff", ["user": .string(record.user.name), "seconds": .of(Int(delay)), "crashes": .of(record.consecutiveCrashes)])
                 }
             }
+            for waiter in record.restartWaiters {
+                waiter.reply(ControlReply(ok: true, message: "worker of \(record.user.name) (pid \(pid)) stopped: \(how)"))
+            }
+            record.restartWaiters = []
+            if record.respawnAfterExit && !stopping && !record.removed {
+                record.respawnAfterExit = false
+                do { try spawn(record) } catch {
+                    log.error("worker spawn failed", ["user": .string(record.user.name), "error": .string("\(error)")])
+                }
+            }
             let waiting = record.waiting
             record.waiting = []
-            if stopping {
+            if stopping || record.removed {
                 for conn in waiting { close(conn.fd) }
             } else if !waiting.isEmpty {
                 for conn in waiting {
@@ -561,13 +602,16 @@ final class Supervisor {
         }
     }
 
-    private func beginStop(signal: Int32) {
+    func beginStop(signal: Int32) {
         guard !stopping else { return }
         stopping = true
         stopDeadline = WallClock.monotonic() + 30
         log.info("stopping", ["signal": .of(signal)])
         poller.remove(listenFD)
         close(listenFD)
+        poller.remove(controlFD)
+        close(controlFD)
+        unlink(ControlSocket.path(base: config.baseDirectory))
         for conn in Array(connections.values) {
             if case .readingHead = conn.state, conn.buffer.isEmpty { drop(conn) }
         }
@@ -577,7 +621,7 @@ final class Supervisor {
         }
     }
 
-    private func killRemainingWorkers() {
+    func killRemainingWorkers() {
         for record in workersByIndex {
             if let pid = record.pid {
                 log.warn("worker did not stop in time; killing", ["user": .string(record.user.name), "pid": .of(pid)])

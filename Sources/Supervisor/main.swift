@@ -21,7 +21,25 @@ func start() -> Int32 {
     case .version:
         print("anki-sync-server \(ServerVersion.string)")
         return 0
-    case .healthcheck, .serve:
+    case .healthcheck, .serve, .status, .restart, .reload:
+        break
+    }
+    // Subcommands only need to find the running server (its SYNC_BASE); the server itself judges
+    // the rest, so `reload` can report a broken file instead of refusing to send the request.
+    switch invocation.command {
+    case .status, .restart, .reload:
+        let env: [String: String]
+        do { env = try invocation.environment() } catch {
+            complain("configuration error: \(error)")
+            return 2
+        }
+        let base = ServerConfig.baseDirectory(environment: env)
+        switch invocation.command {
+        case .status(let json): return ControlCommands.status(base: base, json: json)
+        case .restart(let user): return ControlCommands.simple(ControlRequest(command: .restart, user: user), base: base)
+        default: return ControlCommands.simple(ControlRequest(command: .reload), base: base)
+        }
+    default:
         break
     }
     let config: ServerConfig
@@ -48,7 +66,7 @@ func start() -> Int32 {
         return 2
     }
     do {
-        let supervisor = try Supervisor(config: config, log: log, workerBinary: workerBinary)
+        let supervisor = try Supervisor(config: config, log: log, workerBinary: workerBinary, envFile: invocation.envFile)
         return supervisor.run()
     } catch {
         complain("cannot start: \(error)")

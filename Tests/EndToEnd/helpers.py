@@ -196,8 +196,10 @@ class Server:
     """One launched server (ours or the official one), in its own process group."""
 
     def __init__(self, base: Path, users, extra_env: dict | None = None,
-                 kind: str | None = None, port: int | None = None, log_dir: Path | None = None):
+                 kind: str | None = None, port: int | None = None, log_dir: Path | None = None,
+                 args: list[str] | None = None):
         self.kind = kind or server_kind()
+        self.args = list(args or [])
         self.base = Path(base)
         self.users = list(users)
         self.extra_env = dict(extra_env or {})
@@ -222,7 +224,7 @@ class Server:
 
     def start(self, timeout: float = 30.0) -> "Server":
         self.base.mkdir(parents=True, exist_ok=True)
-        cmd = server_command(self.kind)
+        cmd = server_command(self.kind) + self.args
         if self.kind == "ours" and not Path(cmd[0]).exists():
             raise RuntimeError(f"server binary {cmd[0]} not found (set ANKI_SYNC_SERVER_BIN)")
         with open(self.log_path, "ab") as logf:

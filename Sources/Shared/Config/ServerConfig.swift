@@ -94,10 +94,8 @@ extension ServerConfig {
         if users.isEmpty {
             throw ConfigError("SYNC_USER1", "no users configured; set SYNC_USER1=user:password")
         }
-        let home = env["HOME"] ?? NSHomeDirectory()
-        var base = env["SYNC_BASE"] ?? (home as NSString).appendingPathComponent(".syncserver")
+        let base = baseDirectory(environment: env)
         if base.isEmpty { throw ConfigError("SYNC_BASE", "must not be empty") }
-        if base.hasPrefix("~") { base = home + base.dropFirst() }
         let host = env["SYNC_HOST"] ?? "0.0.0.0"
         if host.isEmpty { throw ConfigError("SYNC_HOST", "must not be empty") }
         let port = try integer(env, "SYNC_PORT", default: 8080, range: 1...65535)
@@ -118,6 +116,14 @@ extension ServerConfig {
         let worker = env["SYNC_WORKER_BIN"].flatMap { $0.isEmpty ? nil : $0 }
         return ServerConfig(users: users, passwordsHashed: hashed, baseDirectory: base, host: host, port: port,
                             maxPayloadMegs: megs, limits: limits, workerBinary: worker, logFormat: format)
+    }
+
+    /// SYNC_BASE with its default (`~/.syncserver`) and `~` expanded.
+    public static func baseDirectory(environment env: [String: String]) -> String {
+        let home = env["HOME"] ?? NSHomeDirectory()
+        var base = env["SYNC_BASE"] ?? (home as NSString).appendingPathComponent(".syncserver")
+        if base.hasPrefix("~") { base = home + base.dropFirst() }
+        return base
     }
 
     /// A user name becomes a folder name under SYNC_BASE, so it must be one safe path component.

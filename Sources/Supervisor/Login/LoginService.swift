@@ -22,25 +22,25 @@ final class LoginService: Sendable {
 
     /// An eventfd the supervisor's poller watches.
     let wakeFD: Int32
-    private let hashes: [String: (hash: PHCHash, hostKey: String)]
-    /// Verified against for unknown names so that timing does not reveal which names exist.
-    private let dummy: PHCHash
+    /// The account table; replaced as a whole on reload.
+    private let table: Mutex<Table>
+
+    struct Table: Sendable {
+        var hashes: [String: Credential]
+        /// Verified against for unknown names so that timing does not reveal which names exist.
+        var dummy: PHCHash
+    }
+
+    struct Credential: Sendable {
+        var hash: PHCHash
+        var hostKey: String
+    }
     private let maxQueued: Int
     private let state = Mutex<(jobs: [Job], outcomes: [Outcome], stopping: Bool)>(([], [], false))
     private let condition = NSCondition()
 
     init(users: [UserEntry], hashed: Bool, threads: Int, maxQueued: Int) throws(SystemError) {
-        var table: [String: (PHCHash, String)] = [:]
-        for user in users {
-            // Plaintext passwords are hashed once at start-up, as the official server does.
-            let hash = hashed ? (try? PHCHash(parsing: user.secret)) ?? PHCHash.plaintext(UUID().uuidString) : PHCHash.plaintext(user.secret)
-            table[user.name] = (hash, user.hostKey)
-        }
-        hashes = table
-        let costliest = table.values.map(\.0).max { a, b in
-            (a.rounds, a.algorithm == .sha512 ? 1 : 0) < (b.rounds, b.algorithm == .sha512 ? 1 : 0)
-        }
-        dummy = costliest ?? PHCHash.plaintext("")
+        table = Mutex(LoginService.makeTable(users: users, hashed: hashed))
         self.maxQueued = maxQueued
         wakeFD = cshim_eventfd()
         guard wakeFD >= 0 else { throw SystemError("eventfd") }
@@ -49,6 +49,25 @@ final class LoginService: Sendable {
             thread.name = "login-\(i)"
             thread.start()
         }
+    }
+
+    /// Builds the account table. Plaintext passwords are hashed here, once, with the official
+    /// server's parameters, so a login costs the same as there.
+    static func makeTable(users: [UserEntry], hashed: Bool) -> Table {
+        var hashes: [String: Credential] = [:]
+        for user in users {
+            let hash = hashed ? (try? PHCHash(parsing: user.secret)) ?? PHCHash.plaintext(UUID().uuidString) : PHCHash.plaintext(user.secret)
+            hashes[user.name] = Credential(hash: hash, hostKey: user.hostKey)
+        }
+        let costliest = hashes.values.map(\.hash).max { a, b in
+            (a.rounds, a.algorithm == .sha512 ? 1 : 0) < (b.rounds, b.algorithm == .sha512 ? 1 : 0)
+        }
+        return Table(hashes: hashes, dummy: costliest ?? PHCHash.plaintext(""))
+    }
+
+    /// Switches to a new account table (reload); logins already running finish against the old one.
+    func replace(_ newTable: Table) {
+        table.withLock { $0 = newTable }
     }
 
     /// Queues a verification; false when the queue is full (answer 503).
@@ -91,7 +110,8 @@ final class LoginService: Sendable {
             condition.unlock()
             guard let job else { continue }
             let outcome: Outcome
-            if let entry = hashes[job.userName] {
+            let (entry, dummy) = table.withLock { ($0.hashes[job.userName], $0.dummy) }
+            if let entry {
                 let ok = entry.hash.verify(job.password)
                 outcome = Outcome(connectionID: job.connectionID, hostKey: ok ? entry.hostKey : nil, userName: job.userName)
             } else {

@@ -3,7 +3,8 @@ import Shared
 
 /// The supervisor's view of one user's worker process.
 final class WorkerRecord {
-    let user: UserEntry
+    /// The account; replaced on reload when its password changes.
+    var user: UserEntry
     let index: Int
     var pid: pid_t?
     /// The supervisor's end of the channel while the worker runs.
@@ -21,6 +22,18 @@ final class WorkerRecord {
     var sentConnections: UInt64 = 0
     /// Told to exit (idle, restart); connections for the user wait until it has gone.
     var retiring = false
+    /// When a retiring worker is killed if it has not exited.
+    var killDeadline: Double = .infinity
+    /// Start a new worker as soon as this one has exited (restart, changed password).
+    var respawnAfterExit = false
+    /// The account was removed by a reload; the record stays only for its epoll token.
+    var removed = false
+    /// Control clients waiting for a restart to complete.
+    var restartWaiters: [ControlConnection] = []
+    /// Unix milliseconds of the user's last request, kept across worker restarts.
+    var lastRequestMillis: Int64 = 0
+    /// Requests served by earlier processes of this worker (status shows the total).
+    var requestsBefore = 0
 
     init(user: UserEntry, index: Int) {
         self.user = user

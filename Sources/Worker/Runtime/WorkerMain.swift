@@ -26,11 +26,39 @@ enum WorkerMain {
             return 2
         }
         let log = Log(format: hello.logFormat, process: "worker:\(hello.user)")
+        if let problem = folderProblem(hello.folder) {
+            // Answer what the supervisor already sent, so clients see a server error rather than a reset.
+            log.error("worker cannot start", ["folder": .string(hello.folder), "reason": .string(problem)])
+            refusePending(channel: channel, reason: "this account's data folder is unusable; see the server log")
+            return 1
+        }
         let context = WorkerContext(hello: hello, log: log)
         let stale = context.store.removeStaleTemporaries()
         log.info("worker started", ["pid": .of(getpid()), "folder": .string(hello.folder), "stale_temporaries_removed": .of(stale)])
         let loop = WorkerLoop(channel: channel, context: context)
         return loop.run()
+    }
+
+    /// Why the user's folder cannot be served, or nil if it can.
+    static func folderProblem(_ folder: String) -> String? {
+        var st = stat()
+        guard stat(folder, &st) == 0 else { return "cannot stat: \(String(cString: strerror(errno)))" }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { return "not a folder" }
+        guard access(folder, R_OK | W_OK | X_OK) == 0 else { return "not readable and writable: \(String(cString: strerror(errno)))" }
+        return nil
+    }
+
+    /// Replies 500 to every connection waiting on the channel (used when the worker cannot start).
+    static func refusePending(channel: ChannelSocket, reason: String) {
+        _ = cshim_set_nonblocking(channel.fd, 1)
+        while case .message(let message, let fd)? = try? channel.receive() {
+            guard fd >= 0 else { continue }
+            if case .connection = message {
+                let reply = HTTPResponse.text(status: 500, reason, close: true)
+                _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+            close(fd)
+        }
     }
 
     static func complain(_ text: String) {

@@ -1,0 +1,97 @@
+import Foundation
+
+/// The supervisor's control socket: a Unix stream socket inside SYNC_BASE (mode 0600) that the
+/// `status`, `restart` and `reload` subcommands talk to. One JSON line in, one JSON line out.
+public enum ControlSocket {
+    /// A leading dot keeps it apart from user folders (user names cannot start with '.').
+    public static func path(base: String) -> String { (base as NSString).appendingPathComponent(".anki-sync-server.sock") }
+    /// Longest request line accepted.
+    public static let maxRequestBytes = 4096
+}
+
+public struct ControlRequest: Codable, Equatable, Sendable {
+    public enum Command: String, Codable, Sendable { case status, restart, reload }
+    public var command: Command
+    public var user: String?
+
+    public init(command: Command, user: String? = nil) {
+        self.command = command
+        self.user = user
+    }
+}
+
+public struct ControlReply: Codable, Equatable, Sendable {
+    public var ok: Bool
+    public var message: String
+    public var status: ServerStatus?
+
+    public init(ok: Bool, message: String, status: ServerStatus? = nil) {
+        self.ok = ok
+        self.message = message
+        self.status = status
+    }
+}
+
+public struct ServerStatus: Codable, Equatable, Sendable {
+    public var pid: Int32
+    public var version: String
+    public var uptimeSeconds: Int
+    public var users: [UserStatus]
+
+    public init(pid: Int32, version: String, uptimeSeconds: Int, users: [UserStatus]) {
+        self.pid = pid
+        self.version = version
+        self.uptimeSeconds = uptimeSeconds
+        self.users = users
+    }
+}
+
+public struct UserStatus: Codable, Equatable, Sendable {
+    /// running, stopping (idle exit or restart under way), stopped, backoff (crashing; requests get 503).
+    public var user: String
+    public var state: String
+    public var workerPid: Int32?
+    public var workerUptimeSeconds: Int?
+    public var activeSyncSession: Bool
+    /// Unix milliseconds of the worker's last request, if any.
+    public var lastRequestMillis: Int64?
+    public var requestsServed: Int
+    public var consecutiveCrashes: Int
+    public var backoffSeconds: Int?
+
+    public init(user: String, state: String, workerPid: Int32?, workerUptimeSeconds: Int?, activeSyncSession: Bool,
+                lastRequestMillis: Int64?, requestsServed: Int, consecutiveCrashes: Int, backoffSeconds: Int?) {
+        self.user = user
+        self.state = state
+        self.workerPid = workerPid
+        self.workerUptimeSeconds = workerUptimeSeconds
+        self.activeSyncSession = activeSyncSession
+        self.lastRequestMillis = lastRequestMillis
+        self.requestsServed = requestsServed
+        self.consecutiveCrashes = consecutiveCrashes
+        self.backoffSeconds = backoffSeconds
+    }
+}
+
+extension ControlRequest {
+    public func encodedLine() -> [UInt8] { ControlCoding.line(self) }
+}
+
+extension ControlReply {
+    public func encodedLine() -> [UInt8] { ControlCoding.line(self) }
+}
+
+public enum ControlCoding {
+    public static func line<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return ((try? Array(encoder.encode(value))) ?? Array("{}".utf8)) + [10]
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(type, from: Data(bytes))
+    }
+}
