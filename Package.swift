@@ -7,7 +7,7 @@
 //   Storage     the per-user storage engine: SQLite, unicase, collection schema
 //   Shared      vocabulary both processes speak: config, HTTP framing, zstd,
 //               the supervisor <-> worker channel, fd passing, spawning, logs
-//   CSQLite, CZstd  system libraries; CShim  the few C macros Swift cannot reach
+//   CSQLite, CZstd, CZlib  system libraries; CShim  the few C macros Swift cannot reach
 import PackageDescription
 
 let package = Package(
@@ -23,23 +23,24 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "CShim", path: "Sources/CShim"),
         .target(
             name: "Shared",
             dependencies: [
-                "CZstd", "CShim",
+                "CZstd", "CZlib", "CShim",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             path: "Sources/Shared"),
         .target(
             name: "Storage",
-            dependencies: ["CSQLite", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CSQLite", "Shared", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/Storage"),
         .executableTarget(name: "Supervisor", dependencies: ["Shared", "CShim"], path: "Sources/Supervisor"),
         .executableTarget(name: "Worker", dependencies: ["Shared", "Storage", "CShim"], path: "Sources/Worker"),
         .testTarget(name: "SharedTests", dependencies: ["Shared"], path: "Tests/SharedTests"),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"], path: "Tests/StorageTests"),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Shared"], path: "Tests/StorageTests"),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Shared"], path: "Tests/SupervisorTests"),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Shared", "Storage"], path: "Tests/WorkerTests"),
     ],

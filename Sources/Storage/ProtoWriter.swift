@@ -66,6 +66,10 @@ struct ProtoWriter {
         key(tag, .varint); rawVarint(UInt64(bitPattern: value))
     }
 
+    mutating func float(present tag: UInt32, _ value: Float) {
+        key(tag, .fixed32); rawFixed32(value)
+    }
+
     /// A sub-message: written whenever present, even if empty.
     mutating func message(_ tag: UInt32, _ value: ProtoWriter) {
         key(tag, .lengthDelimited)

@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 import Storage
 
 /// Hidden maintenance flags for the worker binary, used by tests and operators.
@@ -31,6 +32,9 @@ enum DevCommands {
                 print("\(error)")
                 return 1
             }
+        case "--codec":  // stdin: JSON array; stdout: JSON array (one result or {"error"} per item)
+            guard args.count >= 3 else { return usage("--codec encode-|decode-notetype|deck|deckconfig") }
+            return CodecCommand.run(args[2])
         default:
             return nil
         }
@@ -80,5 +84,147 @@ enum DevCommands {
         }
         FileHandle.standardOutput.write(Data(out.utf8))
         return 0
+    }
+}
+
+// MARK: - --codec (golden tests against the anki package)
+
+/// `anki-sync-worker --codec MODE`: the schema-11 JSON ⇄ row converters over stdin/stdout, for
+/// the golden tests against the `anki` package.
+///
+/// encode-notetype|encode-deck|encode-deckconfig: stdin is a JSON array of schema-11 objects;
+/// stdout a JSON array of rows (blobs as lowercase hex, names native).
+/// decode-…: the reverse. A failing item yields `{"error": "…"}` in its place.
+enum CodecCommand {
+    static func run(_ mode: String) -> Int32 {
+        let input = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+        let items: [JSONValue]
+        do {
+            guard case .array(let a) = try JSON.parse(input) else {
+                FileHandle.standardError.write(Data("codec: stdin must be a JSON array\n".utf8))
+                return 2
+            }
+            items = a
+        } catch {
+            FileHandle.standardError.write(Data("codec: \(error)\n".utf8))
+            return 2
+        }
+        let convert: (JSONValue) throws -> JSONValue
+        switch mode {
+        case "encode-notetype": convert = { notetypeRowJSON(try NotetypeCodec.row(fromSchema11: $0)) }
+        case "encode-deck": convert = { deckRowJSON(try DeckCodec.row(fromSchema11: $0)) }
+        case "encode-deckconfig": convert = { deckConfigRowJSON(try DeckConfigCodec.row(fromSchema11: $0)) }
+        case "decode-notetype": convert = { try NotetypeCodec.schema11(from: try notetypeRow($0)) }
+        case "decode-deck": convert = { try DeckCodec.schema11(from: try deckRow($0)) }
+        case "decode-deckconfig": convert = { try DeckConfigCodec.schema11(from: try deckConfigRow($0)) }
+        case "roundtrip-json": convert = { $0 }
+        default:
+            FileHandle.standardError.write(Data("codec: unknown mode \(mode)\n".utf8))
+            return 2
+        }
+        let results: [JSONValue] = items.map { item in
+            do { return try convert(item) } catch {
+                return .object(JSONObject([("error", .string("\(error)"))]))
+            }
+        }
+        var out = JSON.serialize(.array(results))
+        out.append(0x0a)
+        FileHandle.standardOutput.write(Data(out))
+        return 0
+    }
+
+    // MARK: Row ⇄ JSON (test format)
+
+    static func hex(_ b: [UInt8]) -> JSONValue {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(b.count * 2)
+        for x in b { out.append(digits[Int(x >> 4)]); out.append(digits[Int(x & 15)]) }
+        return .string(String(decoding: out, as: UTF8.self))
+    }
+
+    static func unhex(_ v: JSONValue?) throws -> [UInt8] {
+        guard let s = v?.string else { throw CodecError("expected a hex string") }
+        let u = Array(s.utf8)
+        guard u.count % 2 == 0 else { throw CodecError("odd hex length") }
+        func nibble(_ c: UInt8) throws -> UInt8 {
+            switch c {
+            case 0x30...0x39: return c - 0x30
+            case 0x61...0x66: return c - 0x61 + 10
+            case 0x41...0x46: return c - 0x41 + 10
+            default: throw CodecError("bad hex digit")
+            }
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(u.count / 2)
+        var i = 0
+        while i < u.count { out.append(try nibble(u[i]) << 4 | nibble(u[i + 1])); i += 2 }
+        return out
+    }
+
+    static func int(_ v: JSONValue?, _ key: String) throws -> Int64 {
+        guard case .int(let i)? = v else { throw CodecError("row: missing integer `\(key)`") }
+        return i
+    }
+
+    static func str(_ v: JSONValue?, _ key: String) throws -> String {
+        guard case .string(let s)? = v else { throw CodecError("row: missing string `\(key)`") }
+        return s
+    }
+
+    static func notetypeRowJSON(_ r: NotetypeRow) -> JSONValue {
+        .object(JSONObject([
+            ("id", .int(r.id)), ("name", .string(r.name)), ("mtime_secs", .int(r.mtimeSecs)), ("usn", .int(r.usn)),
+            ("config", hex(r.config)),
+            ("fields", .array(r.fields.map { f in
+                .object(JSONObject([("ord", .int(f.ord)), ("name", .string(f.name)), ("config", hex(f.config))]))
+            })),
+            ("templates", .array(r.templates.map { t in
+                .object(JSONObject([
+                    ("ord", .int(t.ord)), ("name", .string(t.name)), ("mtime_secs", .int(t.mtimeSecs)),
+                    ("usn", .int(t.usn)), ("config", hex(t.config)),
+                ]))
+            })),
+        ]))
+    }
+
+    static func notetypeRow(_ v: JSONValue) throws -> NotetypeRow {
+        let fields = try (v["fields"]?.array ?? []).map { f in
+            FieldRow(ord: try int(f["ord"], "ord"), name: try str(f["name"], "name"), config: try unhex(f["config"]))
+        }
+        let templates = try (v["templates"]?.array ?? []).map { t in
+            TemplateRow(ord: try int(t["ord"], "ord"), name: try str(t["name"], "name"),
+                        mtimeSecs: try int(t["mtime_secs"], "mtime_secs"), usn: try int(t["usn"], "usn"),
+                        config: try unhex(t["config"]))
+        }
+        return NotetypeRow(id: try int(v["id"], "id"), name: try str(v["name"], "name"),
+                           mtimeSecs: try int(v["mtime_secs"], "mtime_secs"), usn: try int(v["usn"], "usn"),
+                           config: try unhex(v["config"]), fields: fields, templates: templates)
+    }
+
+    static func deckRowJSON(_ r: DeckRow) -> JSONValue {
+        .object(JSONObject([
+            ("id", .int(r.id)), ("name", .string(r.name)), ("mtime_secs", .int(r.mtimeSecs)), ("usn", .int(r.usn)),
+            ("common", hex(r.common)), ("kind", hex(r.kind)),
+        ]))
+    }
+
+    static func deckRow(_ v: JSONValue) throws -> DeckRow {
+        DeckRow(id: try int(v["id"], "id"), name: try str(v["name"], "name"),
+                mtimeSecs: try int(v["mtime_secs"], "mtime_secs"), usn: try int(v["usn"], "usn"),
+                common: try unhex(v["common"]), kind: try unhex(v["kind"]))
+    }
+
+    static func deckConfigRowJSON(_ r: DeckConfigRow) -> JSONValue {
+        .object(JSONObject([
+            ("id", .int(r.id)), ("name", .string(r.name)), ("mtime_secs", .int(r.mtimeSecs)), ("usn", .int(r.usn)),
+            ("config", hex(r.config)),
+        ]))
+    }
+
+    static func deckConfigRow(_ v: JSONValue) throws -> DeckConfigRow {
+        DeckConfigRow(id: try int(v["id"], "id"), name: try str(v["name"], "name"),
+                      mtimeSecs: try int(v["mtime_secs"], "mtime_secs"), usn: try int(v["usn"], "usn"),
+                      config: try unhex(v["config"]))
     }
 }

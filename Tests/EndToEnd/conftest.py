@@ -26,7 +26,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import helpers  # noqa: E402
 
-PENDING_DEFAULT = "normalsync"
+PENDING_DEFAULT = ""
 
 
 def pytest_addoption(parser):

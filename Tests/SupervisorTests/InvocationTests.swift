@@ -113,3 +113,47 @@ final class InvocationTests: XCTestCase {
         }
     }
 }
+
+final class SubcommandParsingTests: XCTestCase {
+    func testSubcommands() throws {
+        XCTAssertEqual(try Invocation.parse(["status"]).command, .status(json: false))
+        XCTAssertEqual(try Invocation.parse(["status", "--json"]).command, .status(json: true))
+        XCTAssertEqual(try Invocation.parse(["--env-file", "/etc/a.env", "reload"]),
+                       Invocation(command: .reload, envFile: "/etc/a.env"))
+        XCTAssertEqual(try Invocation.parse(["restart", "alice"]).command, .restart(user: "alice"))
+    }
+
+    func testSubcommandMistakes() {
+        XCTAssertThrowsError(try Invocation.parse(["restart"]))
+        XCTAssertThrowsError(try Invocation.parse(["restart", "--json"]))
+        XCTAssertThrowsError(try Invocation.parse(["--json"]))
+        XCTAssertThrowsError(try Invocation.parse(["status", "reload"]))
+    }
+}
+
+final class ControlCodingTests: XCTestCase {
+    func testRequestAndReplyRoundTrip() throws {
+        let request = ControlRequest(command: .restart, user: "alice")
+        let line = request.encodedLine()
+        XCTAssertEqual(line.last, 10)
+        XCTAssertEqual(try ControlCoding.decode(ControlRequest.self, from: Array(line.dropLast())), request)
+        let status = ServerStatus(pid: 7, version: "1", uptimeSeconds: 3, users: [
+            UserStatus(user: "alice", state: "running", workerPid: 9, workerUptimeSeconds: 2, activeSyncSession: true,
+                       lastRequestMillis: 1_796_000_000_000, requestsServed: 4, consecutiveCrashes: 0, backoffSeconds: nil),
+        ])
+        let reply = ControlReply(ok: true, message: "ok", status: status)
+        let text = String(decoding: reply.encodedLine(), as: UTF8.self)
+        XCTAssertTrue(text.contains("\"worker_pid\":9"), text)
+        XCTAssertEqual(try ControlCoding.decode(ControlReply.self, from: reply.encodedLine()), reply)
+    }
+
+    func testStatusTable() {
+        let status = ServerStatus(pid: 7, version: "1", uptimeSeconds: 3725, users: [
+            UserStatus(user: "alice", state: "backoff", workerPid: nil, workerUptimeSeconds: nil, activeSyncSession: false,
+                       lastRequestMillis: nil, requestsServed: 0, consecutiveCrashes: 3, backoffSeconds: 4),
+        ])
+        let text = ControlCommands.render(status)
+        XCTAssertTrue(text.hasPrefix("anki-sync-server 1, pid 7, up 1h2m"), text)
+        XCTAssertTrue(text.contains("backoff (4 s)"), text)
+    }
+}

@@ -1,0 +1,321 @@
+import CSQLite
+import Foundation
+
+/// Why the media database could not be used.
+public enum MediaDatabaseError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// `user_version` is newer than this server understands.
+    case unknownVersion(Int64)
+    /// The media usn would leave the protocol's 32-bit range.
+    case usnExhausted
+    /// The file is not a server media database.
+    case notAMediaDatabase(String)
+
+    public var description: String {
+        switch self {
+        case .unknownVersion(let v): "media.db has schema version \(v); this server understands up to \(MediaDatabase.schemaVersion)"
+        case .usnExhausted: "the media usn has reached 2^31 - 1"
+        case .notAMediaDatabase(let why): "not a server media database: \(why)"
+        }
+    }
+}
+
+/// The current record of one file name (a tombstone when `size` is 0).
+public struct MediaEntry: Equatable, Sendable {
+    public var name: String
+    /// The raw 20-byte SHA-1 of the content (kept on deletion).
+    public var sha1: [UInt8]
+    /// Bytes; 0 means deleted.
+    public var size: Int64
+    public var usn: Int64
+    /// Unix seconds of the last change.
+    public var mtime: Int64
+
+    public init(name: String, sha1: [UInt8], size: Int64, usn: Int64, mtime: Int64) {
+        self.name = name
+        self.sha1 = sha1
+        self.size = size
+        self.usn = usn
+        self.mtime = mtime
+    }
+
+    public var isLive: Bool { size > 0 }
+}
+
+/// The single `meta` row.
+public struct MediaMeta: Equatable, Sendable {
+    public var lastUsn: Int64
+    /// Sum of the sizes of live files.
+    public var totalBytes: Int64
+    /// Number of live files (what `mediaSanity` compares with).
+    public var liveFiles: Int64
+
+    public init(lastUsn: Int64, totalBytes: Int64, liveFiles: Int64) {
+        self.lastUsn = lastUsn
+        self.totalBytes = totalBytes
+        self.liveFiles = liveFiles
+    }
+}
+
+/// One row of the change feed: name, usn and lowercase hex SHA-1 ("" for a deletion).
+public struct MediaChange: Equatable, Sendable {
+    public var name: String
+    public var usn: Int64
+    public var sha1Hex: String
+
+    public init(name: String, usn: Int64, sha1Hex: String) {
+        self.name = name
+        self.usn = usn
+        self.sha1Hex = sha1Hex
+    }
+}
+
+/// The server media database of one user (`<user>/media.db`), in the official server's current
+/// layout (schema version 4), so the data folder stays interchangeable with it:
+///
+/// - `media(fname TEXT PRIMARY KEY NOT NULL, csum BLOB NOT NULL, size INT NOT NULL, usn INT NOT NULL,
+///   mtime INT NOT NULL)`, index `ix_usn(usn)`: one row per name, byte-exact and case-sensitive;
+///   `csum` is the raw SHA-1 and stays after deletion; `size` 0 marks a deletion (tombstone, kept
+///   forever); `usn` is the change that produced the row; `mtime` is its Unix time in seconds.
+/// - `meta(last_usn, total_bytes, total_nonempty_files)`: one row; the last usn issued, the bytes
+///   and number of live files.
+///
+/// Every real change takes `last_usn + 1`; no-ops take nothing; the counter never goes back.
+/// Not Sendable: confine to one thread (the media service keeps it behind its lock).
+public final class MediaDatabase {
+    public static let schemaVersion: Int64 = 4
+    /// Rows per `changes` page (the protocol's limit).
+    public static let changesPageSize = 1000
+
+    public let connection: SQLiteConnection
+
+    private init(connection: SQLiteConnection) {
+        self.connection = connection
+    }
+
+    public func close() { connection.close() }
+
+    /// Opens `path`, creating a new database (or upgrading a version-3 one) when needed.
+    public static func open(atPath path: String) throws -> MediaDatabase {
+        let connection = try SQLiteConnection(path: path, create: true)
+        let db = MediaDatabase(connection: connection)
+        try connection.execute("PRAGMA journal_mode = WAL")
+        let version = try connection.scalar("PRAGMA user_version")?.int64 ?? 0
+        switch version {
+        case 0:
+            // An empty file, or one written by something else: only create into an empty schema.
+            let tables = try connection.scalar("SELECT count(*) FROM sqlite_master")?.int64 ?? 0
+            guard tables == 0 else { throw MediaDatabaseError.notAMediaDatabase("user_version 0 with \(tables) schema objects") }
+            try connection.transaction(immediate: true) { try connection.execute(createSQL) }
+        case 3:
+            try connection.transaction(immediate: true) { try connection.execute(upgradeFrom3SQL) }
+        case schemaVersion:
+            break
+        default:
+            throw MediaDatabaseError.unknownVersion(version)
+        }
+        return db
+    }
+
+    static let createSQL = """
+        CREATE TABLE media (
+          fname text NOT NULL PRIMARY KEY,
+          csum blob NOT NULL,
+          size int NOT NULL,
+          usn int NOT NULL,
+          mtime int NOT NULL
+        );
+        CREATE INDEX ix_usn ON media (usn);
+        CREATE TABLE meta (
+          last_usn int NOT NULL,
+          total_bytes int NOT NULL,
+          total_nonempty_files int NOT NULL
+        );
+        INSERT INTO meta (last_usn, total_bytes, total_nonempty_files) VALUES (0, 0, 0);
+        PRAGMA user_version = 4;
+        """
+
+    /// Version 3 (`media(fname, csum NULL when deleted, sz, usn, deleted)`, `meta(usn, sz)`) to 4.
+    /// Unlike the official upgrade, deletion records are kept (with a zero checksum, which is
+    /// never shown for a deletion) and the old usn counter is kept, so no usn is ever reissued.
+    static let upgradeFrom3SQL = """
+        ALTER TABLE media RENAME TO media_v3;
+        DROP INDEX IF EXISTS ix_usn;
+        CREATE TABLE media (
+          fname text NOT NULL PRIMARY KEY,
+          csum blob NOT NULL,
+          size int NOT NULL,
+          usn int NOT NULL,
+          mtime int NOT NULL
+        );
+        INSERT INTO media (fname, csum, size, usn, mtime)
+          SELECT fname, coalesce(csum, zeroblob(20)), CASE WHEN csum IS NULL THEN 0 ELSE sz END, usn, deleted
+          FROM media_v3;
+        DROP TABLE media_v3;
+        CREATE INDEX ix_usn ON media (usn);
+        CREATE TABLE meta_v4 (
+          last_usn int NOT NULL,
+          total_bytes int NOT NULL,
+          total_nonempty_files int NOT NULL
+        );
+        INSERT INTO meta_v4 (last_usn, total_bytes, total_nonempty_files)
+          SELECT max(coalesce((SELECT max(usn) FROM meta), 0), coalesce((SELECT max(usn) FROM media), 0)),
+                 coalesce((SELECT sum(size) FROM media WHERE size > 0), 0),
+                 (SELECT count(*) FROM media WHERE size > 0);
+        DROP TABLE meta;
+        ALTER TABLE meta_v4 RENAME TO meta;
+        PRAGMA user_version = 4;
+        """
+
+    // MARK: reading
+
+    public func meta() throws -> MediaMeta {
+        let stmt = try connection.prepare("SELECT last_usn, total_bytes, total_nonempty_files FROM meta")
+        guard try stmt.step() else { throw MediaDatabaseError.notAMediaDatabase("meta row missing") }
+        return MediaMeta(lastUsn: stmt.int64(0), totalBytes: stmt.int64(1), liveFiles: stmt.int64(2))
+    }
+
+    public func lastUsn() throws -> Int64 { try meta().lastUsn }
+
+    /// Records with `usn > after`, in ascending usn order, at most `limit`.
+    public func changes(after: Int64, limit: Int = MediaDatabase.changesPageSize) throws -> [MediaChange] {
+        let stmt = try connection.prepare("""
+            SELECT fname, usn, CASE WHEN size > 0 THEN lower(hex(csum)) ELSE '' END
+            FROM media WHERE usn > ? ORDER BY usn LIMIT ?
+            """)
+        try stmt.bind(1, after)
+        try stmt.bind(2, limit)
+        var out: [MediaChange] = []
+        while try stmt.step() {
+            out.append(MediaChange(name: stmt.text(0), usn: stmt.int64(1), sha1Hex: stmt.text(2)))
+        }
+        return out
+    }
+
+    /// The record for `name` (byte-exact), live or deleted.
+    public func entry(named name: String) throws -> MediaEntry? {
+        let stmt = try connection.prepare("SELECT fname, csum, size, usn, mtime FROM media WHERE fname = ?")
+        try stmt.bind(1, name)
+        guard try stmt.step() else { return nil }
+        return MediaEntry(name: stmt.text(0), sha1: stmt.blob(1), size: stmt.int64(2), usn: stmt.int64(3), mtime: stmt.int64(4))
+    }
+
+    /// The record for `name` if it is live.
+    public func liveEntry(named name: String) throws -> MediaEntry? {
+        guard let entry = try entry(named: name), entry.isLive else { return nil }
+        return entry
+    }
+
+    // MARK: changing
+
+    /// One change of an upload, already validated.
+    public enum Change: Equatable, Sendable {
+        case addOrReplace(name: String, sha1: [UInt8], size: Int64)
+        case delete(name: String)
+
+        public var name: String {
+            switch self {
+            case .addOrReplace(let name, _, _), .delete(let name): name
+            }
+        }
+    }
+
+    /// What one change did.
+    public enum Outcome: Equatable, Sendable {
+        /// Delete of an absent or already deleted name.
+        case alreadyDeleted
+        /// Add of the content the live record already has.
+        case identical
+        case added(usn: Int64)
+        case replaced(usn: Int64)
+        case removed(usn: Int64)
+
+        /// True when the file on disk must change.
+        public var touchesDisk: Bool {
+            switch self {
+            case .alreadyDeleted, .identical: false
+            case .added, .replaced, .removed: true
+            }
+        }
+    }
+
+    /// Applies `changes` in order in one transaction. `beforeCommit` runs inside it, after every
+    /// row is written, with the outcomes; if it throws, nothing is applied. Returns the outcomes
+    /// and the last usn after the commit.
+    public func apply(_ changes: [Change], now: Int64,
+                      beforeCommit: ([Outcome]) throws -> Void = { _ in }) throws -> (outcomes: [Outcome], lastUsn: Int64) {
+        try connection.transaction(immediate: true) {
+            var meta = try self.meta()
+            var outcomes: [Outcome] = []
+            outcomes.reserveCapacity(changes.count)
+            let write = try connection.prepare("INSERT OR REPLACE INTO media (fname, csum, size, usn, mtime) VALUES (?, ?, ?, ?, ?)")
+            func nextUsn() throws -> Int64 {
+                guard meta.lastUsn < Int64(Int32.max) else { throw MediaDatabaseError.usnExhausted }
+                meta.lastUsn += 1
+                return meta.lastUsn
+            }
+            func store(_ name: String, _ sha1: [UInt8], _ size: Int64, _ usn: Int64) throws {
+                write.reset()
+                try write.bind(1, name)
+                try write.bind(2, sha1)
+                try write.bind(3, size)
+                try write.bind(4, usn)
+                try write.bind(5, now)
+                try write.step()
+            }
+            for change in changes {
+                let live = try liveEntry(named: change.name)
+                switch (change, live) {
+                case (.delete, nil):
+                    outcomes.append(.alreadyDeleted)
+                case (.delete(let name), let existing?):
+                    let usn = try nextUsn()
+                    try store(name, existing.sha1, 0, usn)
+                    meta.totalBytes = max(0, meta.totalBytes - existing.size)
+                    meta.liveFiles = max(0, meta.liveFiles - 1)
+                    outcomes.append(.removed(usn: usn))
+                case (.addOrReplace(let name, let sha1, let size), nil):
+                    precondition(size > 0, "empty files are refused before they get here")
+                    let usn = try nextUsn()
+                    try store(name, sha1, size, usn)
+                    meta.totalBytes += size
+                    meta.liveFiles += 1
+                    outcomes.append(.added(usn: usn))
+                case (.addOrReplace(let name, let sha1, let size), let existing?):
+                    precondition(size > 0, "empty files are refused before they get here")
+                    if existing.sha1 == sha1 {
+                        outcomes.append(.identical)
+                    } else {
+                        let usn = try nextUsn()
+                        try store(name, sha1, size, usn)
+                        meta.totalBytes = max(0, meta.totalBytes - existing.size) + size
+                        outcomes.append(.replaced(usn: usn))
+                    }
+                }
+            }
+            try connection.run("UPDATE meta SET last_usn = ?, total_bytes = ?, total_nonempty_files = ?",
+                               [.integer(meta.lastUsn), .integer(meta.totalBytes), .integer(meta.liveFiles)])
+            try beforeCommit(outcomes)
+            return (outcomes, meta.lastUsn)
+        }
+    }
+
+    /// Drops the live record of a file that is missing on disk, without a deletion record (so the
+    /// loss does not propagate as a delete), and takes it out of the totals. The usn is unchanged.
+    public func forgetMissing(named name: String) throws {
+        try connection.transaction(immediate: true) {
+            guard let entry = try liveEntry(named: name) else { return }
+            try connection.run("DELETE FROM media WHERE fname = ?", [.text(name)])
+            try connection.run("""
+                UPDATE meta SET total_bytes = max(0, total_bytes - ?), total_nonempty_files = max(0, total_nonempty_files - 1)
+                """, [.integer(entry.size)])
+        }
+    }
+
+    /// The record whose current usn is `usn`, if any (recovery of an interrupted apply).
+    public func entry(withUsn usn: Int64) throws -> MediaEntry? {
+        let stmt = try connection.prepare("SELECT fname, csum, size, usn, mtime FROM media WHERE usn = ?")
+        try stmt.bind(1, usn)
+        guard try stmt.step() else { return nil }
+        return MediaEntry(name: stmt.text(0), sha1: stmt.blob(1), size: stmt.int64(2), usn: stmt.int64(3), mtime: stmt.int64(4))
+    }
+}

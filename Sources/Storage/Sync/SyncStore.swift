@@ -1,0 +1,448 @@
+import Foundation
+
+/// The normal-sync engine's SQL on one open collection (PROTOCOL §6, COLLECTION §4).
+///
+/// Made per request; statements are prepared on first use and reused for every row of the request.
+/// Transactions are the caller's (one per sync session, `begin`/`commit`/`rollback`).
+public final class SyncStore {
+    public let db: SQLiteConnection
+    private var statements: [String: SQLiteStatement] = [:]
+
+    public init(_ collection: Collection) {
+        self.db = collection.db
+    }
+
+    public init(db: SQLiteConnection) {
+        self.db = db
+    }
+
+    /// A cached prepared statement, reset and with bindings cleared.
+    func stmt(_ sql: String) throws -> SQLiteStatement {
+        if let s = statements[sql] {
+            s.reset()
+            s.clearBindings()
+            return s
+        }
+        let s = try db.prepare(sql)
+        statements[sql] = s
+        return s
+    }
+
+    // MARK: transaction and col
+
+    public func begin() throws { try db.begin(immediate: true) }
+
+    public func commit() throws { try db.commit() }
+
+    /// Rolls back if a transaction is open; never throws.
+    public func rollback() {
+        if db.inTransaction { try? db.rollback() }
+    }
+
+    public func usn() throws -> Int64 {
+        guard let v = try db.scalar("SELECT usn FROM col")?.int64 else { throw SyncDataError("col.usn missing") }
+        return v
+    }
+
+    public func crt() throws -> Int64 {
+        guard let v = try db.scalar("SELECT crt FROM col")?.int64 else { throw SyncDataError("col.crt missing") }
+        return v
+    }
+
+    public func setCrt(_ crt: Int64) throws {
+        try db.run("UPDATE col SET crt = ?", [.integer(crt)])
+    }
+
+    /// `finish`: `ls = mod = nowMillis`, `usn + 1`, inside the session's transaction (then committed).
+    public func finish(nowMillis: Int64) throws {
+        try db.run("UPDATE col SET ls = ?, mod = ?, usn = usn + 1", [.integer(nowMillis), .integer(nowMillis)])
+    }
+
+    // MARK: graves
+
+    public func pendingGraves(minUsn: Int64) throws -> SyncGraves {
+        var g = SyncGraves()
+        let s = try stmt("SELECT oid, type FROM graves WHERE usn >= ?")
+        try s.bind(1, minUsn)
+        while try s.step() {
+            let oid = s.int64(0)
+            switch s.int64(1) {
+            case 0: g.cards.append(oid)
+            case 1: g.notes.append(oid)
+            case 2: g.decks.append(oid)
+            default: break
+            }
+        }
+        return g
+    }
+
+    /// Deletes the objects and records graves (an existing grave keeps its usn). Deleting a deck
+    /// leaves its cards alone: clients send their graves.
+    public func applyGraves(_ graves: SyncGraves, usn: Int64) throws {
+        let grave = try db.prepare("INSERT OR IGNORE INTO graves (oid, type, usn) VALUES (?, ?, ?)")
+        func add(_ oid: Int64, _ type: Int64) throws {
+            grave.reset()
+            try grave.bind(1, oid)
+            try grave.bind(2, type)
+            try grave.bind(3, usn)
+            try grave.step()
+        }
+        let delNote = try db.prepare("DELETE FROM notes WHERE id = ?")
+        for id in graves.notes {
+            delNote.reset()
+            try delNote.bind(1, id)
+            try delNote.step()
+            try add(id, 1)
+        }
+        let delCard = try db.prepare("DELETE FROM cards WHERE id = ?")
+        for id in graves.cards {
+            delCard.reset()
+            try delCard.bind(1, id)
+            try delCard.step()
+            try add(id, 0)
+        }
+        let delDeck = try db.prepare("DELETE FROM decks WHERE id = ?")
+        for id in graves.decks {
+            delDeck.reset()
+            try delDeck.bind(1, id)
+            try delDeck.step()
+            try add(id, 2)
+        }
+    }
+
+    // MARK: config
+
+    /// Every config row: key and JSON bytes.
+    public func allConfig() throws -> [(key: String, value: [UInt8])] {
+        let s = try stmt("SELECT KEY, val FROM config")
+        var out: [(key: String, value: [UInt8])] = []
+        while try s.step() { out.append((s.text(0), s.blob(1))) }
+        return out
+    }
+
+    /// Sending the config map resets every row's usn to 0 (as the reference does).
+    public func clearConfigUsns() throws {
+        try db.run("UPDATE config SET usn = 0")
+    }
+
+    /// Replaces the whole map (values are compact JSON bytes, stored as BLOB).
+    public func replaceConfig(_ entries: [(key: String, value: [UInt8])], usn: Int64, mtimeSecs: Int64) throws {
+        try db.run("DELETE FROM config")
+        let s = try db.prepare("INSERT OR REPLACE INTO config (KEY, usn, mtime_secs, val) VALUES (?, ?, ?, ?)")
+        for e in entries {
+            s.reset()
+            try s.bind(1, e.key)
+            try s.bind(2, usn)
+            try s.bind(3, mtimeSecs)
+            try s.bind(4, e.value)
+            try s.step()
+        }
+    }
+
+    public func config(_ key: String) throws -> [UInt8]? {
+        let s = try stmt("SELECT val FROM config WHERE KEY = ?")
+        try s.bind(1, key)
+        return try s.step() ? s.blob(0) : nil
+    }
+
+    public func setConfig(_ key: String, _ value: [UInt8], usn: Int64, mtimeSecs: Int64) throws {
+        let s = try stmt("INSERT OR REPLACE INTO config (KEY, usn, mtime_secs, val) VALUES (?, ?, ?, ?)")
+        try s.bind(1, key)
+        try s.bind(2, usn)
+        try s.bind(3, mtimeSecs)
+        try s.bind(4, value)
+        try s.step()
+    }
+
+    // MARK: tags
+
+    public func pendingTags(minUsn: Int64) throws -> [String] {
+        let s = try stmt("SELECT tag FROM tags WHERE usn >= ?")
+        try s.bind(1, minUsn)
+        var out: [String] = []
+        while try s.step() { out.append(s.text(0)) }
+        return out
+    }
+
+    /// Registers a tag name from a client (COLLECTION §3.5): normalised; nothing written if a tag
+    /// equal under unicase exists; otherwise the case of the nearest existing parent is adopted.
+    public func registerTag(_ raw: String, usn: Int64) throws {
+        let name = try Self.normalizeTagName(raw)
+        let find = try stmt("SELECT tag FROM tags WHERE tag = ?")
+        try find.bind(1, name)
+        if try find.step() { return }
+        var final = name
+        var comps = name.components(separatedBy: "::")
+        while comps.count > 1 {
+            comps.removeLast()
+            let parent = comps.joined(separator: "::")
+            let p = try stmt("SELECT tag FROM tags WHERE tag = ?")
+            try p.bind(1, parent)
+            if try p.step() {
+                let existing = p.text(0)
+                let all = name.components(separatedBy: "::")
+                let parentCount = existing.components(separatedBy: "::").count
+                final = existing + "::" + all[parentCount...].joined(separator: "::")
+                break
+            }
+        }
+        let ins = try stmt("INSERT OR REPLACE INTO tags (tag, usn, collapsed) VALUES (?, ?, ?)")
+        try ins.bind(1, final)
+        try ins.bind(2, usn)
+        try ins.bind(3, Int64(1))
+        try ins.step()
+    }
+
+    static func normalizeTagName(_ name: String) throws -> String {
+        let comps = name.components(separatedBy: "::").map { comp -> String in
+            var c = comp.precomposedStringWithCanonicalMapping
+            c = String(String.UnicodeScalarView(c.unicodeScalars.filter {
+                !($0.value < 0x20 || $0.value == 0x7f || $0 == " " || $0 == "\u{3000}")
+            }))
+            let trimmed = c.trimmingCharacters(in: .whitespacesAndNewlines)
+            return trimmed.isEmpty ? "blank" : trimmed
+        }
+        let out = comps.joined(separator: "::")
+        if out.isEmpty { throw SyncDataError("blank tag") }
+        return out
+    }
+
+    // MARK: pending ids
+
+    public func pendingIds(table: String, minUsn: Int64) throws -> [Int64] {
+        precondition(["revlog", "cards", "notes", "notetypes", "decks", "deck_config"].contains(table))
+        let s = try stmt("SELECT id FROM \(table) WHERE usn >= ?")
+        try s.bind(1, minUsn)
+        var out: [Int64] = []
+        while try s.step() { out.append(s.int64(0)) }
+        return out
+    }
+
+    public func chunkableIds(minUsn: Int64) throws -> ChunkableIds {
+        ChunkableIds(revlog: try pendingIds(table: "revlog", minUsn: minUsn),
+                     cards: try pendingIds(table: "cards", minUsn: minUsn),
+                     notes: try pendingIds(table: "notes", minUsn: minUsn))
+    }
+
+    // MARK: reading rows
+
+    public func revlog(_ id: Int64) throws -> SyncRevlog? {
+        let s = try stmt("SELECT id, cid, usn, ease, ivl, lastIvl, factor, time, type FROM revlog WHERE id = ?")
+        try s.bind(1, id)
+        guard try s.step() else { return nil }
+        return SyncRevlog(id: s.int64(0), cid: s.int64(1), usn: s.int64(2), ease: s.int64(3), ivl: s.int64(4),
+                          lastIvl: s.int64(5), factor: s.int64(6), time: s.int64(7), type: s.int64(8))
+    }
+
+    public func card(_ id: Int64) throws -> SyncCard? {
+        let s = try stmt("SELECT id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data FROM cards WHERE id = ?")
+        try s.bind(1, id)
+        guard try s.step() else { return nil }
+        return SyncCard(id: s.int64(0), nid: s.int64(1), did: s.int64(2), ord: s.int64(3), mod: s.int64(4),
+                        usn: s.int64(5), type: s.int64(6), queue: s.int64(7), due: s.int64(8), ivl: s.int64(9),
+                        factor: s.int64(10), reps: s.int64(11), lapses: s.int64(12), left: s.int64(13),
+                        odue: s.int64(14), odid: s.int64(15), flags: s.int64(16), data: s.text(17))
+    }
+
+    public func note(_ id: Int64) throws -> SyncNote? {
+        let s = try stmt("SELECT id, guid, mid, mod, usn, tags, flds FROM notes WHERE id = ?")
+        try s.bind(1, id)
+        guard try s.step() else { return nil }
+        return SyncNote(id: s.int64(0), guid: s.text(1), mid: s.int64(2), mod: s.int64(3), usn: s.int64(4),
+                        tags: s.text(5), flds: s.text(6))
+    }
+
+    // MARK: merging rows from a client
+
+    /// `INSERT OR IGNORE`: an existing revlog entry is never changed.
+    public func mergeRevlog(_ r: SyncRevlog, usn: Int64) throws {
+        let s = try stmt("INSERT OR IGNORE INTO revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type) VALUES (?,?,?,?,?,?,?,?,?)")
+        try s.bind(1, r.id)
+        try s.bind(2, r.cid)
+        try s.bind(3, usn)
+        try s.bind(4, r.ease)
+        try s.bind(5, r.ivl)
+        try s.bind(6, r.lastIvl)
+        try s.bind(7, r.factor)
+        try s.bind(8, r.time)
+        try s.bind(9, r.type)
+        try s.step()
+    }
+
+    /// Whether an incoming row replaces the stored one: absent, not changed on the server since the
+    /// client's last sync (`usn < clientUsn`), or strictly newer.
+    private func proceed(table: String, id: Int64, mod: Int64, clientUsn: Int64) throws -> Bool {
+        let s = try stmt("SELECT usn, mod FROM \(table) WHERE id = ?")
+        try s.bind(1, id)
+        guard try s.step() else { return true }
+        let usn = s.int64(0), existingMod = s.int64(1)
+        return usn < clientUsn || existingMod < mod
+    }
+
+    /// Returns whether the card was written.
+    @discardableResult
+    public func mergeCard(_ c: SyncCard, clientUsn: Int64, usn: Int64) throws -> Bool {
+        guard try proceed(table: "cards", id: c.id, mod: c.mod, clientUsn: clientUsn) else { return false }
+        let s = try stmt("INSERT OR REPLACE INTO cards (id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+        var stamped = c
+        stamped.usn = usn
+        try s.bind(1, stamped.id)
+        for (i, v) in stamped.integers.enumerated() { try s.bind(Int32(i + 2), v) }
+        try s.bind(18, stamped.data)
+        try s.step()
+        return true
+    }
+
+    /// What a note needs from its notetype: field count and sort field index.
+    public struct NotetypeShape: Sendable {
+        public var fieldCount: Int
+        public var sortIndex: Int
+    }
+
+    private var shapes: [Int64: NotetypeShape] = [:]
+
+    /// Forget cached notetype shapes (after notetypes were written).
+    public func invalidateNotetypeShapes() { shapes.removeAll() }
+
+    public func notetypeShape(_ id: Int64) throws -> NotetypeShape? {
+        if let s = shapes[id] { return s }
+        let q = try stmt("SELECT config FROM notetypes WHERE id = ?")
+        try q.bind(1, id)
+        guard try q.step() else { return nil }
+        let config = q.blob(0)
+        let c = try stmt("SELECT count(*) FROM fields WHERE ntid = ?")
+        try c.bind(1, id)
+        _ = try c.step()
+        let shape = NotetypeShape(fieldCount: Int(c.int64(0)), sortIndex: Int(Self.protoVarint(config, field: 2) ?? 0))
+        shapes[id] = shape
+        return shape
+    }
+
+    /// The first varint value of a top-level field in a protobuf message, if present.
+    static func protoVarint(_ bytes: [UInt8], field: UInt64) -> UInt64? {
+        var i = 0
+        func varint() -> UInt64? {
+            var result: UInt64 = 0, shift: UInt64 = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                i += 1
+                if shift < 64 { result |= UInt64(b & 0x7f) << shift }
+                if b & 0x80 == 0 { return result }
+                shift += 7
+            }
+            return nil
+        }
+        while i < bytes.count {
+            guard let key = varint() else { return nil }
+            let tag = key >> 3, wire = key & 7
+            switch wire {
+            case 0:
+                guard let v = varint() else { return nil }
+                if tag == field { return v }
+            case 1: i += 8
+            case 2:
+                guard let n = varint(), n <= UInt64(bytes.count - i) else { return nil }
+                i += Int(n)
+            case 5: i += 4
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    /// Stores a client's note if it wins (§4.3), with control characters removed and sfld/csum
+    /// recomputed. Throws `SyncDataError` for a missing notetype or a wrong field count.
+    @discardableResult
+    public func mergeNote(_ n: SyncNote, clientUsn: Int64, usn: Int64) throws -> Bool {
+        guard try proceed(table: "notes", id: n.id, mod: n.mod, clientUsn: clientUsn) else { return false }
+        guard let shape = try notetypeShape(n.mid) else {
+            throw SyncDataError("note \(n.id) refers to notetype \(n.mid), which does not exist")
+        }
+        var fields = n.flds.components(separatedBy: "\u{1f}")
+        let expected = max(shape.fieldCount, 1)
+        guard fields.count == expected else {
+            throw SyncDataError("note \(n.id) has \(fields.count) fields, its notetype \(n.mid) has \(expected)")
+        }
+        fields = fields.map(FieldText.removeInvalidCharacters)
+        let first = FieldText.stripHTMLPreservingMediaFilenames(fields[0])
+        let csum = FieldText.checksum(first)
+        let sfld = shape.sortIndex == 0 ? first
+            : (shape.sortIndex < fields.count ? FieldText.stripHTMLPreservingMediaFilenames(fields[shape.sortIndex]) : "")
+        let s = try stmt("INSERT OR REPLACE INTO notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data) VALUES (?,?,?,?,?,?,?,?,?,0,'')")
+        try s.bind(1, n.id)
+        try s.bind(2, n.guid)
+        try s.bind(3, n.mid)
+        try s.bind(4, n.mod)
+        try s.bind(5, usn)
+        try s.bind(6, Self.joinTags(n.tags))
+        try s.bind(7, fields.joined(separator: "\u{1f}"))
+        try s.bind(8, sfld)
+        try s.bind(9, csum)
+        try s.step()
+        return true
+    }
+
+    /// Split on space / U+3000, empty parts dropped, re-joined as `" a b "` (or `""`).
+    static func joinTags(_ tags: String) -> String {
+        let parts = tags.split(whereSeparator: { $0 == " " || $0 == "\u{3000}" })
+        return parts.isEmpty ? "" : " " + parts.joined(separator: " ") + " "
+    }
+
+    /// Cards stamped with `usn` whose note does not exist (an inconsistent client upload).
+    public func orphanedCards(usn: Int64, limit: Int = 5) throws -> [Int64] {
+        let s = try stmt("SELECT id FROM cards WHERE usn = ? AND NOT EXISTS (SELECT 1 FROM notes WHERE notes.id = cards.nid) LIMIT ?")
+        try s.bind(1, usn)
+        try s.bind(2, Int64(limit))
+        var out: [Int64] = []
+        while try s.step() { out.append(s.int64(0)) }
+        return out
+    }
+
+    // MARK: sanity
+
+    /// The first table holding a row with usn -1, if any.
+    public func tableWithPendingUsn() throws -> String? {
+        for t in ["cards", "notes", "revlog", "graves", "decks", "deck_config", "tags", "notetypes"] {
+            if try db.scalar("SELECT 1 FROM \(t) WHERE usn = -1 LIMIT 1") != nil { return t }
+        }
+        return nil
+    }
+
+    public func sanityCounts() throws -> SanityCounts {
+        func count(_ t: String) throws -> Int64 { try db.scalar("SELECT count() FROM \(t)")?.int64 ?? 0 }
+        return SanityCounts(cards: try count("cards"), notes: try count("notes"), revlog: try count("revlog"),
+                            graves: try count("graves"), notetypes: try count("notetypes"), decks: try count("decks"),
+                            deckConfig: try count("deck_config"))
+    }
+
+    // MARK: names
+
+    /// The id of the notetype with this name (unicase), if any.
+    public func notetypeId(named name: String) throws -> Int64? {
+        let s = try stmt("SELECT id FROM notetypes WHERE name = ?")
+        try s.bind(1, name)
+        return try s.step() ? s.int64(0) : nil
+    }
+
+    /// The id of the deck with this native name (unicase), if any.
+    public func deckId(named name: String) throws -> Int64? {
+        let s = try stmt("SELECT id FROM decks WHERE name = ?")
+        try s.bind(1, name)
+        return try s.step() ? s.int64(0) : nil
+    }
+
+    /// `(mtime_secs, field count, template count)` of a stored notetype.
+    public func notetypeSummary(_ id: Int64) throws -> (mtime: Int64, fields: Int, templates: Int)? {
+        let s = try stmt("SELECT mtime_secs, (SELECT count() FROM fields WHERE ntid = ?1), (SELECT count() FROM templates WHERE ntid = ?1) FROM notetypes WHERE id = ?1")
+        try s.bind(1, id)
+        guard try s.step() else { return nil }
+        return (s.int64(0), Int(s.int64(1)), Int(s.int64(2)))
+    }
+
+    public func mtime(table: String, id: Int64) throws -> Int64? {
+        precondition(["decks", "deck_config", "notetypes"].contains(table))
+        let s = try stmt("SELECT mtime_secs FROM \(table) WHERE id = ?")
+        try s.bind(1, id)
+        return try s.step() ? s.int64(0) : nil
+    }
+}
