@@ -4,13 +4,17 @@ data; a killed worker is respawned on the next request; idle keep-alive
 connections do not keep workers alive."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import signal
 import stat
 import time
 from pathlib import Path
 
 import pytest
+
+import helpers
 
 from helpers import (RawConn, children, cmdline, meta, open_paths, proc_state, v11_request,
                      wait_until, worker_children)
@@ -32,8 +36,11 @@ def under(path: str, folder: Path) -> bool:
 def test_start_creates_only_empty_user_folders(make_server):
     s = make_server(USERS + ["dave:pw-d"])
     entries = sorted(p.name for p in s.base.iterdir())
-    assert entries == ["alice", "bob", "carol", "dave"], entries
-    for name in entries:
+    # The user folders, plus the supervisor's control socket (a dot name no user can have).
+    assert entries == [".anki-sync-server.sock", "alice", "bob", "carol", "dave"], entries
+    sock = s.base / ".anki-sync-server.sock"
+    assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
+    for name in entries[1:]:
         p = s.base / name
         st = p.stat()
         assert stat.S_ISDIR(st.st_mode)
@@ -118,6 +125,13 @@ def test_kill9_worker_respawns_on_next_request(srv, clients):
     assert after["bob"] == bob_pid, (before, after)
 
 
+def served(srv, user: str) -> int:
+    out = subprocess.run([str(helpers.ours_bin()), "status", "--json"], env=srv.env(), capture_output=True,
+                         text=True, timeout=30)
+    users = {u["user"]: u for u in json.loads(out.stdout)["users"]} if out.returncode == 0 else {}
+    return users.get(user, {}).get("requests_served", 0)
+
+
 def test_kill9_worker_between_requests_on_keepalive_connection(srv):
     """A connection that was served by a worker that then died keeps working."""
     p = srv.port
@@ -125,6 +139,10 @@ def test_kill9_worker_between_requests_on_keepalive_connection(srv):
         r = c.request(v11_request("meta", {"v": 11, "cv": "raw"}, srv.hkey("alice"), port=p))
         assert r.status == 200
         old = srv.workers()["alice"]
+        # The client sees the response a moment before the worker hands the connection back; a
+        # kill inside that window loses the connection like any crash mid-request. Kill after it:
+        # the worker reports its stats right after handing the connection back.
+        wait_until(lambda: served(srv, "alice") >= 1, 5, msg="connection handed back")
         os.kill(old, signal.SIGKILL)
         wait_until(lambda: proc_state(old) is None, 5, msg="worker reaped")
         try:

@@ -50,6 +50,9 @@ enum WorkerMain {
 
     /// Replies 500 to every connection waiting on the channel (used when the worker cannot start).
     static func refusePending(channel: ChannelSocket, reason: String) {
+        // Shut the receiving side first: from then on the supervisor's sends fail (and it keeps the
+        // connection for the next worker), so nothing can arrive after the drain and be lost.
+        shutdown(channel.fd, Int32(SHUT_RD))
         _ = cshim_set_nonblocking(channel.fd, 1)
         while case .message(let message, let fd)? = try? channel.receive() {
             guard fd >= 0 else { continue }
@@ -172,6 +175,7 @@ final class WorkerLoop: Sendable {
         }
         context.sessions.abortAny(reason: "shutdown")
         context.store.close()
+        context.media.close()
         return 0
     }
 }
