@@ -12,6 +12,9 @@ enum Command: Equatable {
     case status(json: Bool)
     case restart(user: String)
     case reload
+    /// Maintenance run by the user's worker: a consistent copy of the user's files, or putting one back.
+    case snapshot(user: String, path: String)
+    case restore(user: String, path: String)
 }
 
 struct Invocation: Equatable {
@@ -46,6 +49,14 @@ struct Invocation: Equatable {
                 guard i + 1 < args.count, !args[i + 1].hasPrefix("-") else { throw UsageError(description: "restart needs a user name") }
                 inv.command = .restart(user: args[i + 1])
                 i += 1
+            case "snapshot" where inv.command == .serve, "restore" where inv.command == .serve:
+                guard i + 2 < args.count, !args[i + 1].hasPrefix("-"), !args[i + 2].hasPrefix("-") else {
+                    throw UsageError(description: "\(a) needs a user name and a folder")
+                }
+                let path = args[i + 2].hasPrefix("/") ? args[i + 2]
+                    : FileManager.default.currentDirectoryPath + "/" + args[i + 2]
+                inv.command = a == "snapshot" ? .snapshot(user: args[i + 1], path: path) : .restore(user: args[i + 1], path: path)
+                i += 2
             default:
                 if a.hasPrefix("--env-file=") { inv.envFile = String(a.dropFirst("--env-file=".count)) } else {
                     throw UsageError(description: "unknown argument '\(a)'")
@@ -61,6 +72,8 @@ struct Invocation: Equatable {
                anki-sync-server status [--json]             workers of the running server
                anki-sync-server restart USER                restart one user's worker
                anki-sync-server reload                      re-read users from the --env-file (also SIGHUP)
+               anki-sync-server snapshot USER DIR           consistent copy of USER's data into DIR (scripts/backup.sh)
+               anki-sync-server restore USER DIR            put a snapshot back (scripts/restore.sh)
                anki-sync-server --healthcheck               exit 0 if a server answers on SYNC_HOST:SYNC_PORT
                anki-sync-server --version | --help
         Subcommands find the server through the same environment / --env-file (its SYNC_BASE).

@@ -23,6 +23,7 @@ final class Supervisor {
     let controlFD: Int32
     var controlConnections: [UInt64: ControlConnection] = [:]
     var nextControlToken: UInt64 = 0
+    var nextMaintenanceID: UInt64 = 1
     var connections: [UInt64: ClientConnection] = [:]
     var workers: [String: WorkerRecord] = [:]
     var workersByIndex: [WorkerRecord] = []
@@ -513,9 +514,13 @@ final class Supervisor {
                     // A worker that served a request is healthy again: forget earlier crashes.
                     if stats.requestsServed > 0 { record.consecutiveCrashes = 0 }
                     if fd >= 0 { close(fd) }
+                case .maintenanceDone(let id, let reply):
+                    if fd >= 0 { close(fd) }
+                    finishMaintenance(record, id: id, reply: reply)
                 case .idle(let received):
                     if fd >= 0 { close(fd) }
-                    if !record.retiring && received == record.sentConnections && record.waiting.isEmpty && !stopping {
+                    if !record.retiring && received == record.sentConnections && record.waiting.isEmpty && !stopping
+                        && record.maintenanceWaiters.isEmpty {
                         record.retiring = true
                         record.killDeadline = WallClock.monotonic() + 60
                         _ = try? channel.send(.shutdown(reason: "idle for \(config.limits.workerIdleSeconds) s"))
@@ -576,6 +581,10 @@ final class Supervisor {
                     log.warn("worker backoff", ["user": .string(record.user.name), "seconds": .of(Int(delay)), "crashes": .of(record.consecutiveCrashes)])
                 }
             }
+            for (waiter, command) in record.maintenanceWaiters.values {
+                waiter.reply(ControlReply(ok: false, message: "the worker of \(record.user.name) exited (\(how)) during \(command.rawValue)"))
+            }
+            record.maintenanceWaiters = [:]
             for waiter in record.restartWaiters {
                 waiter.reply(ControlReply(ok: true, message: "worker of \(record.user.name) (pid \(pid)) stopped: \(how)"))
             }

@@ -21,13 +21,13 @@ func start() -> Int32 {
     case .version:
         print("anki-sync-server \(ServerVersion.string)")
         return 0
-    case .healthcheck, .serve, .status, .restart, .reload:
+    case .healthcheck, .serve, .status, .restart, .reload, .snapshot, .restore:
         break
     }
     // Subcommands only need to find the running server (its SYNC_BASE); the server itself judges
     // the rest, so `reload` can report a broken file instead of refusing to send the request.
     switch invocation.command {
-    case .status, .restart, .reload:
+    case .status, .restart, .reload, .snapshot, .restore:
         let env: [String: String]
         do { env = try invocation.environment() } catch {
             complain("configuration error: \(error)")
@@ -37,6 +37,10 @@ func start() -> Int32 {
         switch invocation.command {
         case .status(let json): return ControlCommands.status(base: base, json: json)
         case .restart(let user): return ControlCommands.simple(ControlRequest(command: .restart, user: user), base: base)
+        case .snapshot(let user, let path):
+            return ControlCommands.simple(ControlRequest(command: .snapshot, user: user, path: path), base: base, timeoutSeconds: 3600)
+        case .restore(let user, let path):
+            return ControlCommands.simple(ControlRequest(command: .restore, user: user, path: path), base: base, timeoutSeconds: 3600)
         default: return ControlCommands.simple(ControlRequest(command: .reload), base: base)
         }
     default:

@@ -24,6 +24,8 @@ final class ChannelMessageTests: XCTestCase {
         .shutdown(reason: "config reloaded: üser removed"),
         .idle(received: 0),
         .idle(received: 123_456_789_012),
+        .maintenance(id: 5, request: MaintenanceRequest(command: .snapshot, path: "/backups/2026/alice")),
+        .maintenanceDone(id: 5, reply: MaintenanceReply(ok: false, message: "disk full")),
     ]
 
     func decode(_ bytes: [UInt8]) throws -> ChannelMessage { try ChannelMessage.decode(bytes[...]) }
@@ -91,7 +93,8 @@ final class ChannelMessageTests: XCTestCase {
 
     func testUnknownKindRejected() {
         assertRejected([1, 0])
-        assertRejected([1, 7, 0, 0, 0, 0, 0, 0, 0, 0])
+        assertRejected([1, 9, 0, 0, 0, 0, 0, 0, 0, 0])
+        assertRejected([1, 7, 0, 0, 0, 0, 0, 0, 0, 5])  // maintenance without a request
         assertRejected([1, 6, 0, 0])  // idle needs exactly 8 bytes
         assertRejected([1, 255])
     }

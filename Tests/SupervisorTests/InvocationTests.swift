@@ -157,3 +157,15 @@ final class ControlCodingTests: XCTestCase {
         XCTAssertTrue(text.contains("backoff (4 s)"), text)
     }
 }
+
+final class MaintenanceParsingTests: XCTestCase {
+    func testSnapshotAndRestore() throws {
+        XCTAssertEqual(try Invocation.parse(["snapshot", "alice", "/b/x"]).command, .snapshot(user: "alice", path: "/b/x"))
+        XCTAssertEqual(try Invocation.parse(["restore", "alice", "/b/x"]).command, .restore(user: "alice", path: "/b/x"))
+        guard case .snapshot(_, let relative) = try Invocation.parse(["snapshot", "alice", "rel"]).command else {
+            return XCTFail("not a snapshot")
+        }
+        XCTAssertTrue(relative.hasPrefix("/") && relative.hasSuffix("/rel"), relative)
+        XCTAssertThrowsError(try Invocation.parse(["snapshot", "alice"]))
+    }
+}

@@ -18,12 +18,16 @@ public enum ChannelMessage: Equatable, Sendable {
     /// The supervisor answers `shutdown` only if it has sent no connection since, so no handover
     /// can be lost to an exiting worker.
     case idle(received: UInt64)
+    /// Supervisor → worker: run a maintenance job (snapshot, restore) under the user's locks.
+    case maintenance(id: UInt64, request: MaintenanceRequest)
+    /// Worker → supervisor: the outcome of a maintenance job.
+    case maintenanceDone(id: UInt64, reply: MaintenanceReply)
 
     public static let version: UInt8 = 1
     /// Largest message accepted; keeps every message inside one SEQPACKET datagram.
     public static let maxSize = 192 * 1024
 
-    enum Kind: UInt8 { case hello = 1, connection, connectionBack, stats, shutdown, idle }
+    enum Kind: UInt8 { case hello = 1, connection, connectionBack, stats, shutdown, idle, maintenance, maintenanceDone }
 
     public func encode() -> [UInt8] {
         switch self {
@@ -33,6 +37,8 @@ public enum ChannelMessage: Equatable, Sendable {
         case .stats(let stats): return Self.frame(.stats, Self.json(stats))
         case .shutdown(let reason): return Self.frame(.shutdown, Array(reason.utf8))
         case .idle(let received): return Self.frame(.idle, Self.u64(received))
+        case .maintenance(let id, let request): return Self.frame(.maintenance, Self.u64(id) + Self.json(request))
+        case .maintenanceDone(let id, let reply): return Self.frame(.maintenanceDone, Self.u64(id) + Self.json(reply))
         }
     }
 
@@ -53,6 +59,12 @@ public enum ChannelMessage: Equatable, Sendable {
         case .idle:
             guard payload.count == 8 else { throw DecodeError(description: "bad idle message") }
             return .idle(received: payload.reduce(0) { $0 << 8 | UInt64($1) })
+        case .maintenance, .maintenanceDone:
+            guard payload.count > 8 else { throw DecodeError(description: "short maintenance message") }
+            let id = payload.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+            let body = payload.dropFirst(8)
+            if kind == .maintenance { return .maintenance(id: id, request: try json(MaintenanceRequest.self, body)) }
+            return .maintenanceDone(id: id, reply: try json(MaintenanceReply.self, body))
         case .connection, .connectionBack:
             guard payload.count >= 8 else { throw DecodeError(description: "short connection message") }
             var id: UInt64 = 0
@@ -95,6 +107,29 @@ public struct WorkerHello: Codable, Equatable, Sendable {
         self.maxPayloadMegs = maxPayloadMegs
         self.limits = limits
         self.logFormat = logFormat
+    }
+}
+
+/// A job a worker runs on its user's files while holding that user's locks.
+public struct MaintenanceRequest: Codable, Equatable, Sendable {
+    public enum Command: String, Codable, Sendable { case snapshot, restore }
+    public var command: Command
+    /// snapshot: the folder to create and fill; restore: the snapshot folder to restore from.
+    public var path: String
+
+    public init(command: Command, path: String) {
+        self.command = command
+        self.path = path
+    }
+}
+
+public struct MaintenanceReply: Codable, Equatable, Sendable {
+    public var ok: Bool
+    public var message: String
+
+    public init(ok: Bool, message: String) {
+        self.ok = ok
+        self.message = message
     }
 }
 

@@ -10,13 +10,16 @@ public enum ControlSocket {
 }
 
 public struct ControlRequest: Codable, Equatable, Sendable {
-    public enum Command: String, Codable, Sendable { case status, restart, reload }
+    public enum Command: String, Codable, Sendable { case status, restart, reload, snapshot, restore }
     public var command: Command
     public var user: String?
+    /// snapshot: destination folder; restore: snapshot folder.
+    public var path: String?
 
-    public init(command: Command, user: String? = nil) {
+    public init(command: Command, user: String? = nil, path: String? = nil) {
         self.command = command
         self.user = user
+        self.path = path
     }
 }
 

@@ -3,9 +3,9 @@ import Shared
 
 /// The client side of `status`, `restart USER` and `reload`: print the answer, exit 0 on success.
 enum ControlCommands {
-    static func simple(_ request: ControlRequest, base: String) -> Int32 {
+    static func simple(_ request: ControlRequest, base: String, timeoutSeconds: Int = 75) -> Int32 {
         do {
-            let reply = try ControlEndpoint.request(request, base: base)
+            let reply = try ControlEndpoint.request(request, base: base, timeoutSeconds: timeoutSeconds)
             if reply.ok { print(reply.message) } else { complain(reply.message) }
             return reply.ok ? 0 : 1
         } catch {

@@ -57,7 +57,55 @@ extension Supervisor {
                 return
             }
             restart(record, waiter: conn)
+        case .snapshot, .restore:
+            guard let name = request.user, let record = workers[name] else {
+                conn.reply(ControlReply(ok: false, message: "no such user: \(request.user ?? "(none given)")"))
+                return
+            }
+            guard let path = request.path, path.hasPrefix("/") else {
+                conn.reply(ControlReply(ok: false, message: "\(request.command.rawValue) needs an absolute folder path"))
+                return
+            }
+            let command: MaintenanceRequest.Command = request.command == .snapshot ? .snapshot : .restore
+            startMaintenance(record, MaintenanceRequest(command: command, path: path), waiter: conn)
         }
+    }
+
+    /// Runs a maintenance job in the user's worker (starting it if needed), so it holds the same
+    /// locks as sync requests and no write is torn.
+    func startMaintenance(_ record: WorkerRecord, _ request: MaintenanceRequest, waiter: ControlConnection) {
+        if record.retiring {
+            waiter.reply(ControlReply(ok: false, message: "the worker of \(record.user.name) is stopping; try again in a moment"))
+            return
+        }
+        if !record.isRunning {
+            if WallClock.monotonic() < record.backoffUntil {
+                waiter.reply(ControlReply(ok: false, message: "the worker of \(record.user.name) is in crash backoff; see the log"))
+                return
+            }
+            do { try spawn(record) } catch {
+                waiter.reply(ControlReply(ok: false, message: "could not start the worker of \(record.user.name): \(error)"))
+                return
+            }
+        }
+        let id = nextMaintenanceID
+        nextMaintenanceID += 1
+        guard let channel = record.channel, (try? channel.send(.maintenance(id: id, request: request))) == .sent else {
+            waiter.reply(ControlReply(ok: false, message: "could not reach the worker of \(record.user.name)"))
+            return
+        }
+        record.maintenanceWaiters[id] = (waiter, request.command)
+        log.info("maintenance started", ["user": .string(record.user.name), "job": .string(request.command.rawValue),
+                                         "path": .string(request.path)])
+    }
+
+    func finishMaintenance(_ record: WorkerRecord, id: UInt64, reply: MaintenanceReply) {
+        guard let (waiter, command) = record.maintenanceWaiters.removeValue(forKey: id) else { return }
+        log.info("maintenance finished", ["user": .string(record.user.name), "job": .string(command.rawValue),
+                                          "ok": .bool(reply.ok), "message": .string(reply.message)])
+        waiter.reply(ControlReply(ok: reply.ok, message: reply.message))
+        // A restored folder is picked up by a fresh worker, so no state from before survives.
+        if command == .restore && reply.ok { restart(record, waiter: nil) }
     }
 
     func status() -> ServerStatus {

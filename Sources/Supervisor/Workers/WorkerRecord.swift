@@ -32,6 +32,8 @@ final class WorkerRecord {
     var restartWaiters: [ControlConnection] = []
     /// Unix milliseconds of the user's last request, kept across worker restarts.
     var lastRequestMillis: Int64 = 0
+    /// Control clients waiting for a maintenance job, by job id.
+    var maintenanceWaiters: [UInt64: (ControlConnection, MaintenanceRequest.Command)] = [:]
     /// Requests served by earlier processes of this worker (status shows the total).
     var requestsBefore = 0
 

@@ -121,12 +121,28 @@ final class WorkerLoop: Sendable {
                 case .shutdown(let reason):
                     if fd >= 0 { close(fd) }
                     return stop(reason: reason)
+                case .maintenance(let id, let request):
+                    if fd >= 0 { close(fd) }
+                    runMaintenance(id: id, request: request)
                 default:
                     if fd >= 0 { close(fd) }
                     context.log.warn("unexpected channel message")
                 }
             }
         }
+    }
+
+    /// Runs a maintenance job on its own thread; it counts as in flight, so the worker neither
+    /// idles out nor stops (within the grace time) while it runs.
+    private func runMaintenance(id: UInt64, request: MaintenanceRequest) {
+        inFlight.add(1, ordering: .relaxed)
+        let thread = Thread { [self] in
+            let reply = MaintenanceHandlers.run(request, context: self.context)
+            _ = try? self.channel.send(.maintenanceDone(id: id, reply: reply))
+            self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
+            self.inFlight.subtract(1, ordering: .relaxed)
+        }
+        thread.start()
     }
 
     private func start(id: UInt64, fd: Int32, prefix: [UInt8]) {
