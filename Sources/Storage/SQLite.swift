@@ -215,6 +215,17 @@ public final class SQLiteStatement {
         try check(sqlite3_bind_text(stmt, index, value, -1, sqliteTransient))
     }
 
+    /// Binds UTF-8 bytes as TEXT (all of them, NUL bytes included).
+    public func bindText(_ index: Int32, _ utf8: [UInt8]) throws {
+        guard !utf8.isEmpty else { return try bind(index, "") }  // a nil pointer would bind NULL
+        try utf8.withUnsafeBufferPointer { buf in
+            try buf.withMemoryRebound(to: CChar.self) { c in
+                try check(sqlite3_bind_text64(stmt, index, c.baseAddress, sqlite3_uint64(c.count), sqliteTransient,
+                                              UInt8(SQLITE_UTF8)))
+            }
+        }
+    }
+
     /// Binds as BLOB (an empty array is a zero-length blob, not NULL).
     public func bind(_ index: Int32, _ value: [UInt8]) throws {
         try value.withUnsafeBytes { buf in

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import Shared
 
@@ -87,7 +87,7 @@ struct Invocation: Equatable {
         if let envFile {
             let text: String
             do { text = try String(contentsOfFile: envFile, encoding: .utf8) } catch {
-                throw ConfigError("--env-file", "cannot read \(envFile): \(error.localizedDescription)")
+                throw ConfigError("--env-file", "cannot read \(envFile): \(error)")
             }
             let fileEnv = try EnvironmentFile.parse(text)
             // Users come from the file alone, so a removed SYNC_USERn in the file really removes it.

@@ -1,5 +1,5 @@
 import CShim
-import Foundation
+import FoundationEssentials
 import Glibc
 import Shared
 
@@ -155,10 +155,11 @@ final class Supervisor {
             // Not reading in these states (interest is off); only a dead socket reports here.
             if events & (Poller.hangup | Poller.error) != 0 { drop(conn) }
             return
-        case .readingHead, .readingLoginBody:
+        case .readingHead, .readingLoginBody, .readingLegacyForm:
             break
         }
-        let cap = config.limits.maxHeadBytes + 64 * 1024
+        var cap = config.limits.maxHeadBytes + 64 * 1024
+        if case .readingLegacyForm = conn.state { cap = Self.legacyFormBound }
         loop: while conn.buffer.count < cap {
             switch conn.readAvailable(cap: cap) {
             case .data: continue
@@ -175,7 +176,7 @@ final class Supervisor {
         guard connections[conn.id] != nil else { return }
         let wanted: UInt32
         switch conn.state {
-        case .readingHead, .readingLoginBody: wanted = conn.sawEOF ? 0 : Poller.readable | Poller.peerClosed
+        case .readingHead, .readingLoginBody, .readingLegacyForm: wanted = conn.sawEOF ? 0 : Poller.readable | Poller.peerClosed
         case .verifying: wanted = 0
         case .writing: wanted = conn.outbound.isEmpty ? 0 : Poller.writable
         }
@@ -190,6 +191,9 @@ final class Supervisor {
         while connections[conn.id] != nil {
             switch conn.state {
             case .verifying, .writing:
+                return
+            case .readingLegacyForm(let head, let headLength, let scanner, let login, let data):
+                advanceLegacyForm(conn, head: head, headLength: headLength, scanner: scanner, login: login, data: data)
                 return
             case .readingLoginBody(let head, let headLength, var decoder, var body):
                 let consumed: Int
@@ -259,6 +263,12 @@ final class Supervisor {
         case .forward(let user):
             guard let record = workers[user] else { return }
             handOff(conn, to: record)
+        case .legacyForm(let boundary, let login):
+            conn.state = .readingLegacyForm(head: head, headLength: headLength,
+                                            scanner: LegacyFormScanner(boundary: boundary, framing: head.bodyFraming), login: login, data: [])
+            if login {
+                conn.pending = .init(method: "hostKey", path: String(head.path), user: "-", client: "legacy", started: WallClock.monotonic(), bytesIn: 0)
+            }
         }
     }
 
@@ -268,11 +278,12 @@ final class Supervisor {
 
     // MARK: login
 
+    struct Credentials: Decodable {
+        var u: String
+        var p: String
+    }
+
     func startLogin(_ conn: ClientConnection, head: HTTPRequestHead, body: [UInt8], bytesIn: Int) {
-        struct Credentials: Decodable {
-            var u: String
-            var p: String
-        }
         let credentials: Credentials
         do {
             let json = try ZstdDecompressor.decompress(body, limit: Self.maxLoginBodyBytes)
@@ -281,6 +292,10 @@ final class Supervisor {
             reject(conn, head: head, status: 400, reason: "login body is not zstd JSON {\"u\",\"p\"}: \(error)", close: false)
             return
         }
+        submitLogin(conn, head: head, credentials: credentials, bytesIn: bytesIn)
+    }
+
+    func submitLogin(_ conn: ClientConnection, head: HTTPRequestHead, credentials: Credentials, bytesIn: Int) {
         conn.pending?.bytesIn = bytesIn
         conn.pending?.user = credentials.u
         conn.state = .verifying
@@ -295,7 +310,15 @@ final class Supervisor {
         for outcome in logins.drain() {
             guard let conn = connections[outcome.connectionID] else { continue }
             conn.state = .readingHead
-            if let key = outcome.hostKey {
+            let legacy = conn.legacyLogin
+            conn.legacyLogin = false
+            if let key = outcome.hostKey, legacy {
+                let json = Array("{\"key\":\"\(key)\"}".utf8)
+                let head = HTTPResponse.head(status: 200, headers: [("content-type", "application/octet-stream"),
+                                                                    ("content-length", String(json.count))])
+                logRequest(conn, status: 200, bytesOut: head.count + json.count)
+                respond(conn, head + json, close: false)
+            } else if let key = outcome.hostKey {
                 let json = Array("{\"key\":\"\(key)\"}".utf8)
                 let body = ZstdCompressor.compress(json)
                 let head = HTTPResponse.head(status: 200, headers: [("content-type", "application/octet-stream"),
@@ -392,7 +415,7 @@ final class Supervisor {
                 } else if now - conn.lastActivity > Double(limits.idleConnectionSeconds) || stopping {
                     drop(conn)
                 }
-            case .readingLoginBody(let head, _, _, _):
+            case .readingLoginBody(let head, _, _, _), .readingLegacyForm(let head, _, _, _, _):
                 if now - conn.lastActivity > Double(limits.bodyStallSeconds) {
                     reject(conn, head: head, status: 408, reason: "request body stalled", close: true)
                 }

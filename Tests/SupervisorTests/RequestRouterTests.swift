@@ -82,10 +82,18 @@ final class RequestRouterTests: XCTestCase {
         }
     }
 
-    func testLegacyRequestWithoutHeaderIs400() throws {
-        XCTAssertEqual(status(router.decide(try head("POST", "/sync/meta",
-                                                     extra: "Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 10\r\n"))), 400)
-        XCTAssertEqual(status(router.decide(try head("GET", "/msync/begin?k=\(Self.alice.hostKey)&v=anki,2.1.49"))), 400)
+    func testLegacyRequestsWithoutHeader() throws {
+        let multipart = "Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 10\r\n"
+        XCTAssertEqual(router.decide(try head("POST", "/sync/meta", extra: multipart)), .legacyForm(boundary: Array("xyz".utf8), login: false))
+        XCTAssertEqual(router.decide(try head("POST", "/sync/hostKey", extra: multipart)), .legacyForm(boundary: Array("xyz".utf8), login: true))
+        XCTAssertEqual(router.decide(try head("POST", "/msync/uploadChanges", extra: multipart)), .legacyForm(boundary: Array("xyz".utf8), login: false))
+        XCTAssertEqual(router.decide(try head("GET", "/msync/begin?k=\(Self.alice.hostKey)&v=anki,2.1.49")), .forward(user: "alice"))
+        XCTAssertEqual(status(router.decide(try head("GET", "/msync/begin?k=nope&v=anki,2.1.49"))), 403)
+        XCTAssertEqual(status(router.decide(try head("GET", "/msync/begin?v=anki,2.1.49"))), 400)
+        // without a usable multipart content type: 400
+        XCTAssertEqual(status(router.decide(try head("POST", "/sync/meta", extra: "Content-Type: multipart/form-data\r\n"))), 400)
+        XCTAssertEqual(status(router.decide(try head("POST", "/sync/meta", extra: "Content-Type: application/json\r\n"))), 400)
+        XCTAssertEqual(status(router.decide(try head("POST", "/sync/meta"))), 400)
     }
 
     func testRoutingFailuresComeFirst() throws {

@@ -1,6 +1,6 @@
 import Crypto
-import _CryptoExtras
-import Foundation
+import CryptoExtras
+import FoundationEssentials
 
 /// A PBKDF2 password hash in PHC string form: `$pbkdf2-sha256$i=600000,l=32$<salt>$<hash>`
 /// (standard base64 alphabet without padding; the salt is used as its decoded bytes).

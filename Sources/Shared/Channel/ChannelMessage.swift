@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Messages on the supervisor ⇄ worker channel (one SOCK_SEQPACKET socketpair per worker).
 /// Wire form of every message: [version: UInt8][kind: UInt8][payload]; a client socket, when one

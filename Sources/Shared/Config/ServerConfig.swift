@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One configured account: `SYNC_USERn=name:secret`.
 public struct UserEntry: Sendable, Equatable {
@@ -48,7 +48,7 @@ public struct ServerConfig: Sendable {
 
     public func user(named name: String) -> UserEntry? { users.first { $0.name == name } }
     public func user(hostKey: String) -> UserEntry? { users.first { $0.hostKey == hostKey } }
-    public func folder(of user: String) -> String { (baseDirectory as NSString).appendingPathComponent(user) }
+    public func folder(of user: String) -> String { FilePath.join(baseDirectory, user) }
 }
 
 public enum LogFormat: String, Sendable, Codable { case text, json }
@@ -120,8 +120,8 @@ extension ServerConfig {
 
     /// SYNC_BASE with its default (`~/.syncserver`) and `~` expanded.
     public static func baseDirectory(environment env: [String: String]) -> String {
-        let home = env["HOME"] ?? NSHomeDirectory()
-        var base = env["SYNC_BASE"] ?? (home as NSString).appendingPathComponent(".syncserver")
+        let home = env["HOME"] ?? FilePath.homeDirectory()
+        var base = env["SYNC_BASE"] ?? FilePath.join(home, ".syncserver")
         if base.hasPrefix("~") { base = home + base.dropFirst() }
         return base
     }
@@ -140,7 +140,7 @@ extension ServerConfig {
 
     static func integer(_ env: [String: String], _ key: String, default value: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int {
         guard let raw = env[key] else { return value }
-        guard let parsed = Int(raw.trimmingCharacters(in: .whitespaces)), range.contains(parsed) else {
+        guard let parsed = Int(raw.trimmedWhitespace()), range.contains(parsed) else {
             throw ConfigError(key, "expected a whole number from \(range.lowerBound) to \(range.upperBound), got '\(raw)'")
         }
         return parsed
@@ -150,24 +150,43 @@ extension ServerConfig {
 /// Parses a systemd `EnvironmentFile`: `KEY=value` lines, `#`/`;` comments, optional quotes,
 /// `export ` prefixes tolerated. Returns the assignments in order.
 public enum EnvironmentFile {
+    /// Undoes `\"` and `\\` inside a double-quoted value.
+    static func unescapeDoubleQuoted(_ text: String) -> String {
+        var out = ""
+        var escaped = false
+        for c in text {
+            if escaped {
+                if c != "\"" && c != "\\" { out.append("\\") }
+                out.append(c)
+                escaped = false
+            } else if c == "\\" {
+                escaped = true
+            } else {
+                out.append(c)
+            }
+        }
+        if escaped { out.append("\\") }
+        return out
+    }
+
     public static func parse(_ text: String) throws(ConfigError) -> [String: String] {
         var result: [String: String] = [:]
         for (number, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            var line = rawLine.trimmedWhitespace()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-            if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+            if line.hasPrefix("export ") { line = line.dropFirst(7).trimmedWhitespace() }
             guard let eq = line.firstIndex(of: "=") else {
                 throw ConfigError("line \(number + 1)", "expected KEY=value")
             }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
-            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let key = line[..<eq].trimmedWhitespace()
+            var value = line[line.index(after: eq)...].trimmedWhitespace()
             guard !key.isEmpty, key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
                 throw ConfigError("line \(number + 1)", "invalid variable name '\(key)'")
             }
             if value.count >= 2, let first = value.first, first == "\"" || first == "'", value.last == first {
                 value = String(value.dropFirst().dropLast())
                 if first == "\"" {
-                    value = value.replacingOccurrences(of: "\\\"", with: "\"").replacingOccurrences(of: "\\\\", with: "\\")
+                    value = EnvironmentFile.unescapeDoubleQuoted(value)
                 }
             }
             result[key] = value

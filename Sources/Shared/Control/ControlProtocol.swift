@@ -1,10 +1,10 @@
-import Foundation
+import FoundationEssentials
 
 /// The supervisor's control socket: a Unix stream socket inside SYNC_BASE (mode 0600) that the
 /// `status`, `restart` and `reload` subcommands talk to. One JSON line in, one JSON line out.
 public enum ControlSocket {
     /// A leading dot keeps it apart from user folders (user names cannot start with '.').
-    public static func path(base: String) -> String { (base as NSString).appendingPathComponent(".anki-sync-server.sock") }
+    public static func path(base: String) -> String { FilePath.join(base, ".anki-sync-server.sock") }
     /// Longest request line accepted.
     public static let maxRequestBytes = 4096
 }

@@ -29,7 +29,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
     }
     /// The declared length; a list of identical values (`5, 5`, allowed by RFC 9110) counts as one.
     public var contentLength: Int? {
-        header("content-length").flatMap { $0.split(separator: ",").first.flatMap { Int($0.trimmedOWS()) } }
+        header("content-length").flatMap { $0.split(separator: ",").first.flatMap { Int($0.trimmedWhitespace()) } }
     }
 
     /// Whether the client wants the connection kept open after this exchange.
@@ -140,12 +140,12 @@ public enum HTTPHeadParser {
         let codings = head.headers.filter { $0.name == "transfer-encoding" }.map(\.value)
         if !codings.isEmpty {
             if !lengths.isEmpty { throw HTTPError(400, "both Content-Length and Transfer-Encoding") }
-            let all = codings.joined(separator: ",").split(separator: ",").map { $0.trimmedOWS().lowercased() }
+            let all = codings.joined(separator: ",").split(separator: ",").map { $0.trimmedWhitespace().lowercased() }
             guard all == ["chunked"] else { throw HTTPError(501, "unsupported transfer coding") }
             if head.minorVersion == 0 { throw HTTPError(400, "chunked body in HTTP/1.0") }
         }
         if !lengths.isEmpty {
-            let values = Set(lengths.flatMap { $0.split(separator: ",").map { $0.trimmedOWS() } })
+            let values = Set(lengths.flatMap { $0.split(separator: ",").map { $0.trimmedWhitespace() } })
             guard values.count == 1, let v = values.first, !v.isEmpty, v.allSatisfy(\.isASCIIDigit), v.count <= 15 else {
                 throw HTTPError(400, "invalid Content-Length")
             }
@@ -165,12 +165,3 @@ extension Character {
     fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
-extension StringProtocol {
-    /// Drops HTTP optional whitespace (spaces and tabs) at both ends.
-    func trimmedOWS() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return String(s)
-    }
-}

@@ -1,5 +1,5 @@
 import CShim
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Starts worker processes: `anki-sync-worker <user>` with its channel end as descriptor 3.
@@ -11,7 +11,7 @@ public enum WorkerSpawner {
     public static func defaultBinary(override: String?) -> String {
         if let override { return override }
         let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return ((own as NSString).deletingLastPathComponent as NSString).appendingPathComponent("anki-sync-worker")
+        return FilePath.join(FilePath.directory(of: own), "anki-sync-worker")
     }
 
     /// The environment a worker gets: the supervisor's, minus every account secret. A worker learns

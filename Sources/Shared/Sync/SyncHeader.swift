@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The `anki-sync` request header of protocol v11: `{"v":11,"k":hkey,"c":client,"s":session}`.
 public struct SyncHeader: Equatable, Sendable {

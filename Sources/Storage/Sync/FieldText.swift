@@ -18,10 +18,35 @@ public enum FieldText {
         return String(scalars)
     }
 
+    /// A note's `flds` as UTF-8 bytes with `removeInvalidCharacters` applied to every field (the
+    /// U+001F separators kept), and the byte range of each field in those bytes.
+    public static func splitFields(_ flds: UnsafeRawBufferPointer) -> (cleaned: [UInt8], ranges: [Range<Int>]) {
+        var cleaned: [UInt8] = []
+        cleaned.reserveCapacity(flds.count)
+        var ranges: [Range<Int>] = []
+        var start = 0
+        for b in flds {
+            if b == 0x1f {
+                ranges.append(start..<cleaned.count)
+                cleaned.append(b)
+                start = cleaned.count
+            } else if (b < 0x20 && b != 0x09 && b != 0x0a) || b == 0x7f {
+                continue
+            } else {
+                cleaned.append(b)
+            }
+        }
+        ranges.append(start..<cleaned.count)
+        return (cleaned, ranges)
+    }
+
     /// `csum`: the first four bytes of SHA-1 over the stripped first field, big-endian.
     public static func checksum(_ stripped: String) -> Int64 {
-        let digest = Array(Insecure.SHA1.hash(data: Array(stripped.utf8)))
-        return Int64(UInt32(digest[0]) << 24 | UInt32(digest[1]) << 16 | UInt32(digest[2]) << 8 | UInt32(digest[3]))
+        var text = stripped
+        let digest = text.withUTF8 { Insecure.SHA1.hash(data: UnsafeRawBufferPointer($0)) }
+        return digest.withUnsafeBytes { d in
+            Int64(UInt32(d[0]) << 24 | UInt32(d[1]) << 16 | UInt32(d[2]) << 8 | UInt32(d[3]))
+        }
     }
 
     // Media tags with a src/data attribute become " filename " (double-, single- or unquoted value).

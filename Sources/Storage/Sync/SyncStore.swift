@@ -16,6 +16,28 @@ public final class SyncStore {
         self.db = db
     }
 
+    // The per-row statements, held directly (no lookup by SQL text per row).
+    private var revlogStmt: SQLiteStatement?
+    private var cardStmt: SQLiteStatement?
+    private var noteStmt: SQLiteStatement?
+    private var mergeRevlogStmt: SQLiteStatement?
+    private var proceedCardStmt: SQLiteStatement?
+    private var proceedNoteStmt: SQLiteStatement?
+    private var insertCardStmt: SQLiteStatement?
+    private var insertNoteStmt: SQLiteStatement?
+
+    /// `slot`'s statement, prepared on first use, reset (bindings are all overwritten by callers).
+    @inline(__always)
+    private func cached(_ slot: inout SQLiteStatement?, _ sql: String) throws -> SQLiteStatement {
+        if let s = slot {
+            s.reset()
+            return s
+        }
+        let s = try db.prepare(sql)
+        slot = s
+        return s
+    }
+
     /// A cached prepared statement, reset and with bindings cleared.
     func stmt(_ sql: String) throws -> SQLiteStatement {
         if let s = statements[sql] {
@@ -30,7 +52,15 @@ public final class SyncStore {
 
     // MARK: transaction and col
 
-    public func begin() throws { try db.begin(immediate: true) }
+    /// Page cache for a sync session, in KiB (SQLite's default is 2 MiB; the reference server uses
+    /// 40 MiB). A session's changes stay in one transaction: with a small cache, dirty pages spill
+    /// into the WAL mid-transaction and are written again, several times over for big syncs.
+    static let sessionCacheKiB = 40 * 1024
+
+    public func begin() throws {
+        try db.execute("PRAGMA cache_size = -\(Self.sessionCacheKiB)")
+        try db.begin(immediate: true)
+    }
 
     public func commit() throws { try db.commit() }
 
@@ -227,7 +257,7 @@ public final class SyncStore {
     // MARK: reading rows
 
     public func revlog(_ id: Int64) throws -> SyncRevlog? {
-        let s = try stmt("SELECT id, cid, usn, ease, ivl, lastIvl, factor, time, type FROM revlog WHERE id = ?")
+        let s = try cached(&revlogStmt, "SELECT id, cid, usn, ease, ivl, lastIvl, factor, time, type FROM revlog WHERE id = ?")
         try s.bind(1, id)
         guard try s.step() else { return nil }
         return SyncRevlog(id: s.int64(0), cid: s.int64(1), usn: s.int64(2), ease: s.int64(3), ivl: s.int64(4),
@@ -235,7 +265,7 @@ public final class SyncStore {
     }
 
     public func card(_ id: Int64) throws -> SyncCard? {
-        let s = try stmt("SELECT id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data FROM cards WHERE id = ?")
+        let s = try cached(&cardStmt, "SELECT id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data FROM cards WHERE id = ?")
         try s.bind(1, id)
         guard try s.step() else { return nil }
         return SyncCard(id: s.int64(0), nid: s.int64(1), did: s.int64(2), ord: s.int64(3), mod: s.int64(4),
@@ -245,7 +275,7 @@ public final class SyncStore {
     }
 
     public func note(_ id: Int64) throws -> SyncNote? {
-        let s = try stmt("SELECT id, guid, mid, mod, usn, tags, flds FROM notes WHERE id = ?")
+        let s = try cached(&noteStmt, "SELECT id, guid, mid, mod, usn, tags, flds FROM notes WHERE id = ?")
         try s.bind(1, id)
         guard try s.step() else { return nil }
         return SyncNote(id: s.int64(0), guid: s.text(1), mid: s.int64(2), mod: s.int64(3), usn: s.int64(4),
@@ -256,7 +286,7 @@ public final class SyncStore {
 
     /// `INSERT OR IGNORE`: an existing revlog entry is never changed.
     public func mergeRevlog(_ r: SyncRevlog, usn: Int64) throws {
-        let s = try stmt("INSERT OR IGNORE INTO revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type) VALUES (?,?,?,?,?,?,?,?,?)")
+        let s = try cached(&mergeRevlogStmt, "INSERT OR IGNORE INTO revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type) VALUES (?,?,?,?,?,?,?,?,?)")
         try s.bind(1, r.id)
         try s.bind(2, r.cid)
         try s.bind(3, usn)
@@ -272,10 +302,16 @@ public final class SyncStore {
     /// Whether an incoming row replaces the stored one: absent, not changed on the server since the
     /// client's last sync (`usn < clientUsn`), or strictly newer.
     private func proceed(table: String, id: Int64, mod: Int64, clientUsn: Int64) throws -> Bool {
-        let s = try stmt("SELECT usn, mod FROM \(table) WHERE id = ?")
+        let s: SQLiteStatement
+        switch table {
+        case "cards": s = try cached(&proceedCardStmt, "SELECT usn, mod FROM cards WHERE id = ?")
+        case "notes": s = try cached(&proceedNoteStmt, "SELECT usn, mod FROM notes WHERE id = ?")
+        default: s = try stmt("SELECT usn, mod FROM \(table) WHERE id = ?")
+        }
         try s.bind(1, id)
         guard try s.step() else { return true }
         let usn = s.int64(0), existingMod = s.int64(1)
+        s.reset()
         return usn < clientUsn || existingMod < mod
     }
 
@@ -283,12 +319,25 @@ public final class SyncStore {
     @discardableResult
     public func mergeCard(_ c: SyncCard, clientUsn: Int64, usn: Int64) throws -> Bool {
         guard try proceed(table: "cards", id: c.id, mod: c.mod, clientUsn: clientUsn) else { return false }
-        let s = try stmt("INSERT OR REPLACE INTO cards (id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-        var stamped = c
-        stamped.usn = usn
-        try s.bind(1, stamped.id)
-        for (i, v) in stamped.integers.enumerated() { try s.bind(Int32(i + 2), v) }
-        try s.bind(18, stamped.data)
+        let s = try cached(&insertCardStmt, "INSERT OR REPLACE INTO cards (id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+        try s.bind(1, c.id)
+        try s.bind(2, c.nid)
+        try s.bind(3, c.did)
+        try s.bind(4, c.ord)
+        try s.bind(5, c.mod)
+        try s.bind(6, usn)
+        try s.bind(7, c.type)
+        try s.bind(8, c.queue)
+        try s.bind(9, c.due)
+        try s.bind(10, c.ivl)
+        try s.bind(11, c.factor)
+        try s.bind(12, c.reps)
+        try s.bind(13, c.lapses)
+        try s.bind(14, c.left)
+        try s.bind(15, c.odue)
+        try s.bind(16, c.odid)
+        try s.bind(17, c.flags)
+        try s.bind(18, c.data)
         try s.step()
         return true
     }
@@ -358,24 +407,32 @@ public final class SyncStore {
         guard let shape = try notetypeShape(n.mid) else {
             throw SyncDataError("note \(n.id) refers to notetype \(n.mid), which does not exist")
         }
-        var fields = n.flds.components(separatedBy: "\u{1f}")
+        // Works on the UTF-8 bytes: U+001F and the removed ASCII controls are single bytes that never
+        // occur inside a multi-byte sequence, and U+001F is always a grapheme of its own, so this is
+        // the same as splitting the string on "\u{1f}" and cleaning each field.
+        var flds = n.flds
+        let prepared = flds.withUTF8 { FieldText.splitFields(UnsafeRawBufferPointer($0)) }
         let expected = max(shape.fieldCount, 1)
-        guard fields.count == expected else {
-            throw SyncDataError("note \(n.id) has \(fields.count) fields, its notetype \(n.mid) has \(expected)")
+        guard prepared.ranges.count == expected else {
+            throw SyncDataError("note \(n.id) has \(prepared.ranges.count) fields, its notetype \(n.mid) has \(expected)")
         }
-        fields = fields.map(FieldText.removeInvalidCharacters)
-        let first = FieldText.stripHTMLPreservingMediaFilenames(fields[0])
+        let cleaned = prepared.cleaned
+        func field(_ i: Int) -> String {
+            let r = prepared.ranges[i]
+            return cleaned.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[r]), as: UTF8.self) }
+        }
+        let first = FieldText.stripHTMLPreservingMediaFilenames(field(0))
         let csum = FieldText.checksum(first)
         let sfld = shape.sortIndex == 0 ? first
-            : (shape.sortIndex < fields.count ? FieldText.stripHTMLPreservingMediaFilenames(fields[shape.sortIndex]) : "")
-        let s = try stmt("INSERT OR REPLACE INTO notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data) VALUES (?,?,?,?,?,?,?,?,?,0,'')")
+            : (shape.sortIndex < prepared.ranges.count ? FieldText.stripHTMLPreservingMediaFilenames(field(shape.sortIndex)) : "")
+        let s = try cached(&insertNoteStmt, "INSERT OR REPLACE INTO notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data) VALUES (?,?,?,?,?,?,?,?,?,0,'')")
         try s.bind(1, n.id)
         try s.bind(2, n.guid)
         try s.bind(3, n.mid)
         try s.bind(4, n.mod)
         try s.bind(5, usn)
         try s.bind(6, Self.joinTags(n.tags))
-        try s.bind(7, fields.joined(separator: "\u{1f}"))
+        try s.bindText(7, cleaned)
         try s.bind(8, sfld)
         try s.bind(9, csum)
         try s.step()
@@ -384,8 +441,32 @@ public final class SyncStore {
 
     /// Split on space / U+3000, empty parts dropped, re-joined as `" a b "` (or `""`).
     static func joinTags(_ tags: String) -> String {
+        var t = tags
+        if let fast = t.withUTF8({ joinASCIITags($0) }) { return fast }
         let parts = tags.split(whereSeparator: { $0 == " " || $0 == "\u{3000}" })
         return parts.isEmpty ? "" : " " + parts.joined(separator: " ") + " "
+    }
+
+    /// `joinTags` for all-ASCII input (where characters are bytes); nil otherwise.
+    private static func joinASCIITags(_ b: UnsafeBufferPointer<UInt8>) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count + 2)
+        var inWord = false
+        for c in b {
+            if c >= 0x80 { return nil }
+            if c == 0x20 {
+                inWord = false
+                continue
+            }
+            if !inWord {
+                out.append(0x20)
+                inWord = true
+            }
+            out.append(c)
+        }
+        if out.isEmpty { return "" }
+        out.append(0x20)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Cards stamped with `usn` whose note does not exist (an inconsistent client upload).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Shared
 
 /// The client side of `status`, `restart USER` and `reload`: print the answer, exit 0 on success.
@@ -45,8 +45,8 @@ enum ControlCommands {
         }
         let widths = (0..<header.count).map { c in rows.map { $0[c].count }.max() ?? 0 }
         for row in rows {
-            lines.append(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+            let cells = row.enumerated().map { $1 + String(repeating: " ", count: max(0, widths[$0] - $1.count)) }
+            lines.append(cells.joined(separator: "  ").trimmedWhitespace())
         }
         return lines.joined(separator: "\n")
     }
@@ -58,7 +58,6 @@ enum ControlCommands {
     }
 
     static func isoTime(_ millis: Int64) -> String {
-        let f = ISO8601DateFormatter()
-        return f.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+        Date(timeIntervalSince1970: Double(millis) / 1000).formatted(.iso8601)
     }
 }

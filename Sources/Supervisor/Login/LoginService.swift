@@ -1,5 +1,6 @@
 import CShim
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Glibc
 import Shared
 import Synchronization
@@ -37,7 +38,8 @@ final class LoginService: Sendable {
     }
     private let maxQueued: Int
     private let state = Mutex<(jobs: [Job], outcomes: [Outcome], stopping: Bool)>(([], [], false))
-    private let condition = NSCondition()
+    /// Counts queued jobs; verifier threads sleep on it.
+    private let pending = DispatchSemaphore(value: 0)
 
     init(users: [UserEntry], hashed: Bool, threads: Int, maxQueued: Int) throws(SystemError) {
         table = Mutex(LoginService.makeTable(users: users, hashed: hashed))
@@ -45,9 +47,8 @@ final class LoginService: Sendable {
         wakeFD = cshim_eventfd()
         guard wakeFD >= 0 else { throw SystemError("eventfd") }
         for i in 0..<threads {
-            let thread = Thread { [self] in self.run() }
-            thread.name = "login-\(i)"
-            thread.start()
+            // One long-lived serial queue per verifier: at most `threads` hashes run at once.
+            DispatchQueue(label: "login-\(i)").async { [self] in self.run() }
         }
     }
 
@@ -77,11 +78,7 @@ final class LoginService: Sendable {
             s.jobs.append(job)
             return true
         }
-        if accepted {
-            condition.lock()
-            condition.signal()
-            condition.unlock()
-        }
+        if accepted { pending.signal() }
         return accepted
     }
 
@@ -97,18 +94,12 @@ final class LoginService: Sendable {
 
     private func run() {
         while true {
-            condition.lock()
-            var job: Job?
-            while job == nil {
-                let (next, stop) = state.withLock { s -> (Job?, Bool) in
-                    (s.jobs.isEmpty ? nil : s.jobs.removeFirst(), s.stopping)
-                }
-                if stop { condition.unlock(); return }
-                job = next
-                if job == nil { condition.wait() }
+            pending.wait()
+            let (next, stop) = state.withLock { s -> (Job?, Bool) in
+                (s.jobs.isEmpty ? nil : s.jobs.removeFirst(), s.stopping)
             }
-            condition.unlock()
-            guard let job else { continue }
+            if stop { return }
+            guard let job = next else { continue }
             let outcome: Outcome
             let (entry, dummy) = table.withLock { ($0.hashes[job.userName], $0.dummy) }
             if let entry {

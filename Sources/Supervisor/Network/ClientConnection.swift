@@ -9,6 +9,9 @@ final class ClientConnection {
         case readingHead
         /// Reading a login body the supervisor verifies itself.
         case readingLoginBody(head: HTTPRequestHead, headLength: Int, decoder: BodyDecoder, body: [UInt8])
+        /// Reading a legacy multipart form far enough to find its host key (the bytes stay in
+        /// `buffer`, since the worker must receive all of them); for a login, all of it.
+        case readingLegacyForm(head: HTTPRequestHead, headLength: Int, scanner: LegacyFormScanner, login: Bool, data: [UInt8])
         /// A login is being verified on a verifier thread.
         case verifying
         /// A response is being written; then the connection closes or reads the next head.
@@ -33,6 +36,8 @@ final class ClientConnection {
     var interest: UInt32 = 0x001 | 0x2000
     /// The request being answered by the supervisor, for the log line.
     var pending: PendingLog?
+    /// The login being verified came as a legacy form: answer it uncompressed.
+    var legacyLogin = false
 
     struct PendingLog {
         var method: String

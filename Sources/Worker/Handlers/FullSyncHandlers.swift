@@ -66,6 +66,14 @@ enum FullSyncHandlers {
         }
         close(fd)
         fdOpen = false
+        if exchange.isLegacy {
+            // Legacy clients send schema 11: upgrade the temporary file, then validate as usual.
+            do { try LegacyFullSync.upgradeUpload(atPath: tempPath) } catch {
+                context.log.warn("upload refused: cannot upgrade from schema 11", ["user": .string(context.user), "reason": .string("\(error)")])
+                try exchange.respond(text: corruptText)
+                return
+            }
+        }
         do {
             try Collection.validateUpload(atPath: tempPath)
         } catch {
@@ -92,6 +100,10 @@ enum FullSyncHandlers {
     }
 
     static func download(_ exchange: SyncExchange, context: WorkerContext) throws {
+        if exchange.isLegacy {
+            try LegacyFullSync.download(exchange, context: context)
+            return
+        }
         _ = try exchange.readBody(limit: 64 * 1024)
         context.sessions.abortAny(reason: "download")
         let store = context.store

@@ -20,9 +20,23 @@ enum MetaHandler {
             throw SyncFailure(501, "sync version \(version) is not supported; please update Anki")
         }
         context.sessions.abortAny(reason: "meta")
-        let meta = try context.store.withCollection { try $0.meta() }
+        let (meta, gate) = try context.store.withCollection { collection in
+            (try collection.meta(), try versionGate(version, collection))
+        }
         let json = "{\"mod\":\(meta.mod),\"scm\":\(meta.scm),\"usn\":\(meta.usn),\"ts\":\(WallClock.nowMillis() / 1000),"
-            + "\"msg\":\"\",\"cont\":true,\"hostNum\":0,\"empty\":\(meta.isEmpty),\"media_usn\":\(try context.mediaUsn())}"
+            + "\"msg\":\(MediaHandlers.jsonString(gate ?? "")),\"cont\":\(gate == nil),\"hostNum\":0,\"empty\":\(meta.isEmpty),\"media_usn\":\(try context.mediaUsn())}"
         try exchange.respond(json: json)
+    }
+
+    /// Old clients cannot sync a collection using features they predate (PROTOCOL.md §3): the
+    /// v2 scheduler needs sync version 9, the new time-zone handling version 10.
+    static func versionGate(_ version: Int, _ collection: Collection) throws -> String? {
+        guard version < 10 else { return nil }
+        let store = SyncStore(collection)
+        let schedVer = try store.config("schedVer").flatMap { try? JSON.parse($0).int64 } ?? 1
+        if version < 9 && schedVer >= 2 { return "Your client does not support the v2 scheduler" }
+        let offset = try store.config("creationOffset").flatMap { try? JSON.parse($0) }
+        if let offset, !offset.isNull { return "Your client does not support the new timezone handling." }
+        return nil
     }
 }

@@ -133,9 +133,11 @@ enum Restore {
                 let usns = try restamp(newMediaDB, current: media.databasePath, now: Int64(time(nil)))
                 try MaintenanceFiles.sync(newMediaDB)
 
-                let live = context.store.collectionPath
-                for s in ["-wal", "-shm", "-journal"] { unlink(live + s) }
-                guard rename(newCollection, live) == 0 else { throw MaintenanceError.posix("cannot rename the restored collection to", live) }
+                let collectionPath = context.store.collectionPath
+                for s in ["-wal", "-shm", "-journal"] { unlink(collectionPath + s) }
+                guard rename(newCollection, collectionPath) == 0 else {
+                    throw MaintenanceError.posix("cannot rename the restored collection to", collectionPath)
+                }
                 for s in ["-wal", "-shm", "-journal"] { unlink(media.databasePath + s) }
                 guard rename(newMediaDB, media.databasePath) == 0 else { throw MaintenanceError.posix("cannot rename the restored media.db to", media.databasePath) }
                 published = true

@@ -57,6 +57,7 @@ enum Snapshot {
             } catch let error as SQLiteError {
                 throw MaintenanceError("cannot copy the collection: \(error)")
             }
+            chmod(collectionCopy, 0o600)
             let collectionBytes = MaintenanceFiles.regularFileSize(collectionCopy) ?? 0
             return try media.withDatabase { _ -> SnapshotInfo in
                 do {
@@ -66,6 +67,7 @@ enum Snapshot {
                 } catch let error as SQLiteError {
                     throw MaintenanceError("cannot copy media.db: \(error)")
                 }
+                chmod(mediaDBCopy, 0o600)
                 try MaintenanceFiles.makeFolder(mediaCopy)
                 // The files the copy lists as present, linked or copied.
                 let copy = try MediaDatabase.open(atPath: mediaDBCopy)

@@ -7,8 +7,8 @@ import Storage
 /// wrapped as `{"data": …, "err": ""}`; failures are plain-text statuses with the reason.
 enum MediaHandlers {
     static func handle(_ method: MediaMethod, _ exchange: SyncExchange, context: WorkerContext) throws {
-        if exchange.head.method == "GET" {
-            throw SyncFailure(400, "the legacy GET form of msync/begin is not supported; use POST")
+        if exchange.head.method == "GET" && !exchange.isLegacy {
+            throw SyncFailure(400, "GET msync/begin is the legacy form: send k and v in the query, without an anki-sync header")
         }
         switch method {
         case .begin: try begin(exchange, context: context)
@@ -74,26 +74,9 @@ enum MediaHandlers {
         try respond(exchange, data: ok ? "\"OK\"" : "\"mediaSanity\"")
     }
 
-    /// A JSON string literal (UTF-8 kept as is; quotes, backslashes and control characters escaped).
+    /// A JSON string literal, for names in replies and error messages.
     static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+        String(decoding: JSON.serialize(.string(s)), as: UTF8.self)
     }
 }
 

@@ -65,6 +65,16 @@ final class MediaService: Sendable {
         return db
     }
 
+    /// Runs `body` holding the lock with the database closed, for replacing `media.db` and `media/`
+    /// as a whole (restore); the next use opens the database again and runs recovery.
+    func exclusive<T: Sendable>(_ body: () throws -> T) throws -> T {
+        try state.withLock { state in
+            state.db?.close()
+            state.db = nil
+            return try body()
+        }
+    }
+
     func close() {
         state.withLock { state in
             state.db?.close()

@@ -31,15 +31,31 @@ struct RequestDispatcher {
         // The supervisor routed this request here; check again, so a worker only ever serves its own user.
         let route: SyncRoute
         let header: SyncHeader
+        var framing = SyncExchange.Framing.v11
+        var legacyBytes = 0
         do {
             route = try SyncRoute.resolve(method: head.method, path: head.path)
-            guard let value = head.header("anki-sync") else { throw HTTPError(400, "missing anki-sync header") }
-            header = try SyncHeader(parsing: value)
+            if let value = head.header("anki-sync") {
+                header = try SyncHeader(parsing: value)
+            } else {
+                // Sync v8–10: the key, session and payload are in a multipart form (or the query).
+                let limit = max(context.maxDecompressedBytes, MediaUpload.minimumBodyLimit) + (1 << 20)
+                let parsed = try LegacyRequest.read(head: head, route: route, reader: reader, folder: context.store.folder, bodyLimit: limit)
+                header = SyncHeader(version: 10, hostKey: parsed.fields.hostKey ?? "", clientVersion: parsed.fields.clientVersion ?? "",
+                                    sessionKey: parsed.fields.sessionKey)
+                framing = .legacy(parsed.payload)
+                legacyBytes = parsed.bodyBytes
+            }
+        } catch let failure as SyncFailure {
+            reply(fd, HTTPResponse.text(status: failure.status, failure.message, close: true))
+            context.log.warn("bad legacy request", ["user": .string(context.user), "status": .of(failure.status), "reason": .string(failure.message)])
+            return .close
         } catch let failure as SyncRoute.Failure {
             reply(fd, HTTPResponse.text(status: failure.status, failure.reason, close: true))
             return .close
         } catch let error as HTTPError {
             reply(fd, HTTPResponse.text(status: error.status, error.reason, close: true))
+            context.log.warn("bad request", ["user": .string(context.user), "status": .of(error.status), "reason": .string(error.reason)])
             return .close
         } catch {
             return .close
@@ -49,7 +65,8 @@ struct RequestDispatcher {
             context.log.warn("request with another user's key refused", ["user": .string(context.user)])
             return .close
         }
-        let exchange = SyncExchange(head: head, headBytes: headBytes, header: header, route: route, reader: reader)
+        let exchange = SyncExchange(head: head, headBytes: headBytes, header: header, route: route, reader: reader, framing: framing)
+        exchange.addBytesIn(legacyBytes)
         var failureText = ""
         do {
             try handle(exchange)

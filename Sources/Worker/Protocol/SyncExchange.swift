@@ -15,6 +15,14 @@ struct SyncFailure: Error, CustomStringConvertible {
 /// Content-Length, then one zstd frame) and response framing (zstd + `anki-original-size` on 2xx,
 /// plain text on errors).
 final class SyncExchange {
+    /// How the request arrived, and so how the reply is framed: v11 (zstd both ways) or legacy
+    /// (sync v8–10: a multipart form read before the handler runs; replies uncompressed).
+    enum Framing {
+        case v11
+        case legacy(LegacyPayload)
+    }
+
+    let framing: Framing
     let head: HTTPRequestHead
     let header: SyncHeader
     let route: SyncRoute
@@ -28,7 +36,9 @@ final class SyncExchange {
     private(set) var bytesIn: Int
     private(set) var bytesOut = 0
 
-    init(head: HTTPRequestHead, headBytes: Int, header: SyncHeader, route: SyncRoute, reader: SocketReader) {
+    init(head: HTTPRequestHead, headBytes: Int, header: SyncHeader, route: SyncRoute, reader: SocketReader,
+         framing: Framing = .v11) {
+        self.framing = framing
         self.head = head
         self.header = header
         self.route = route
@@ -39,10 +49,24 @@ final class SyncExchange {
         self.bytesIn = headBytes
     }
 
-    var bodyFullyRead: Bool { body.isDone }
+    var isLegacy: Bool {
+        if case .legacy = framing { return true }
+        return false
+    }
 
-    /// Streams the decompressed body to `sink`. Throws `ZstdError` for bad or oversized data.
+    /// Legacy requests: the form was read whole before the handler ran.
+    var bodyFullyRead: Bool { isLegacy || body.isDone }
+
+    /// Counts body bytes read before the exchange existed (a legacy form).
+    func addBytesIn(_ n: Int) { bytesIn += n }
+
+    /// Streams the decompressed body to `sink`. Throws `ZstdError` for bad or oversized data
+    /// (legacy gzip data: `SyncFailure` 400).
     func streamBody(decompressedLimit: Int, compressedLimit: Int, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+        if case .legacy(let payload) = framing {
+            try payload.stream(limit: decompressedLimit, sink: sink)
+            return
+        }
         let zstd = ZstdDecompressor(limit: decompressedLimit)
         try reader.readBody(&body) { chunk in
             bytesIn += chunk.count
@@ -67,6 +91,7 @@ final class SyncExchange {
 
     /// Reads and discards what is left of the body, up to `limit` bytes; false if more remained.
     func discardBody(limit: Int) -> Bool {
+        if isLegacy { return true }
         var seen = 0
         do {
             try reader.readBody(&body) { chunk in
@@ -84,6 +109,14 @@ final class SyncExchange {
 
     /// A 2xx payload: one zstd frame with `anki-original-size`.
     func respond(payload: [UInt8]) throws {
+        if isLegacy {
+            let headBytes = HTTPResponse.head(status: 200, headers: [
+                ("content-type", "application/octet-stream"),
+                ("content-length", String(payload.count)),
+            ], close: mustClose)
+            try send(status: 200, headBytes + payload)
+            return
+        }
         let compressed = ZstdCompressor.compress(payload)
         let headBytes = HTTPResponse.head(status: 200, headers: [
             ("content-type", "application/octet-stream"),
@@ -107,6 +140,10 @@ final class SyncExchange {
     /// A large 2xx payload of known size, compressed as it is produced and sent chunked.
     func respondStream(originalSize: Int, level: Int32 = 1, produce: (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         precondition(!responded)
+        if isLegacy {
+            try respondPlainStream(size: originalSize, produce: produce)
+            return
+        }
         responded = true
         status = 200
         let headBytes = HTTPResponse.head(status: 200, headers: [
@@ -127,6 +164,31 @@ final class SyncExchange {
             try writer.endChunks()
         } catch {
             // The head is out: the only way to signal failure now is to cut the connection.
+            mustClose = true
+            throw error
+        }
+    }
+
+    /// Legacy replies: the payload as is, with its length in the head.
+    private func respondPlainStream(size: Int, produce: (_ emit: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        responded = true
+        status = 200
+        let headBytes = HTTPResponse.head(status: 200, headers: [
+            ("content-type", "application/octet-stream"),
+            ("content-length", String(size)),
+        ], close: mustClose)
+        do {
+            try writer.write(headBytes)
+            bytesOut += headBytes.count
+            var sent = 0
+            try produce { chunk in
+                guard sent + chunk.count <= size else { throw SyncFailure(500, "reply longer than announced") }
+                try self.writer.write(chunk)
+                sent += chunk.count
+                self.bytesOut += chunk.count
+            }
+            guard sent == size else { throw SyncFailure(500, "reply shorter than announced") }
+        } catch {
             mustClose = true
             throw error
         }

@@ -58,6 +58,15 @@ final class UserStore: @unchecked Sendable {
         for name in names where (name.hasPrefix(UserStore.uploadPrefix) && name.hasSuffix(".tmp")) || name.hasPrefix(".collection.anki2.new-") {
             if unlink(folder + "/" + name) == 0 { removed += 1 }
         }
+        // An interrupted restore: its new media folder goes; an old one moved aside comes back if
+        // `media/` is missing (the restore did not finish), else it goes.
+        for name in names where name.hasPrefix(".restore-media-") || name.hasPrefix(".restore-old-media-") {
+            let path = folder + "/" + name
+            if name.hasPrefix(".restore-old-media-") && access(folder + "/media", F_OK) != 0 && rename(path, folder + "/media") == 0 {
+                continue
+            }
+            if (try? FileManager.default.removeItem(atPath: path)) != nil { removed += 1 }
+        }
         return removed
     }
 

@@ -145,15 +145,17 @@ final class WorkerLoop: Sendable {
         thread.start()
     }
 
+    /// Threads that serve handed-over connections; kept between requests (starting a thread per
+    /// request was a measurable part of a no-op sync's latency).
+    private let requestThreads = RequestThreads(stackSize: 1 << 20, keepIdle: 4)
+
     private func start(id: UInt64, fd: Int32, prefix: [UInt8]) {
         inFlight.add(1, ordering: .relaxed)
-        let thread = Thread { [self] in
+        requestThreads.run { [self] in
             self.serve(id: id, fd: fd, prefix: prefix)
             self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
             self.inFlight.subtract(1, ordering: .relaxed)
         }
-        thread.stackSize = 1 << 20
-        thread.start()
     }
 
     private func serve(id: UInt64, fd: Int32, prefix: [UInt8]) {
@@ -193,5 +195,53 @@ final class WorkerLoop: Sendable {
         context.store.close()
         context.media.close()
         return 0
+    }
+}
+
+/// Runs each job at once on its own thread: an idle kept thread if there is one, else a new thread.
+/// Never queues a job behind another (a request may block for a long time, e.g. on a slow client),
+/// and keeps at most `keepIdle` threads waiting for work.
+final class RequestThreads: @unchecked Sendable {
+    private let condition = NSCondition()
+    /// Jobs handed to idle threads, not yet picked up (never more than the idle threads).
+    private var pending: [@Sendable () -> Void] = []
+    private var idle = 0
+    private let stackSize: Int
+    private let keepIdle: Int
+
+    init(stackSize: Int, keepIdle: Int) {
+        self.stackSize = stackSize
+        self.keepIdle = keepIdle
+    }
+
+    func run(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        if idle > pending.count {
+            pending.append(job)
+            condition.signal()
+            condition.unlock()
+            return
+        }
+        condition.unlock()
+        let thread = Thread { [self] in self.loop(first: job) }
+        thread.stackSize = stackSize
+        thread.start()
+    }
+
+    private func loop(first: @escaping @Sendable () -> Void) {
+        var job = first
+        while true {
+            job()
+            condition.lock()
+            if idle >= keepIdle {
+                condition.unlock()
+                return
+            }
+            idle += 1
+            while pending.isEmpty { condition.wait() }
+            job = pending.removeFirst()
+            idle -= 1
+            condition.unlock()
+        }
     }
 }
