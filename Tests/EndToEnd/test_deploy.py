@@ -85,29 +85,38 @@ def test_systemd_analyze_verify(tmp_path):
 # nginx
 # --------------------------------------------------------------------------
 
-def find_nginx() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+def debian_package(command: str, package: str) -> str:
+    """Path of `command`, installing Debian's `package` first when missing and running as root."""
+    def find():
+        return shutil.which(command) or next(
+            (p for p in (f"/usr/sbin/{command}", f"/usr/bin/{command}") if os.access(p, os.X_OK)), None)
+    found = find()
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip(f"{command} is not installed (install Debian's {package} as root to run this test)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    r = run(["apt-get", "install", "-y", "--no-install-recommends", package], env=env, timeout=600)
+    if r.returncode != 0:
+        run(["apt-get", "update"], env=env, timeout=600)
+        r = run(["apt-get", "install", "-y", "--no-install-recommends", package], env=env, timeout=600)
+    found = find()
+    if not found:
+        pytest.skip(f"could not install {package}: {r.stderr.strip()[-300:]}")
+    # the package may start its own service where it can; these tests run their own instances only
+    if shutil.which("service"):
+        run(["service", command, "stop"], timeout=60)
+    return found
 
 
 @pytest.fixture(scope="module")
 def nginx_bin() -> str:
-    found = find_nginx()
-    if found:
-        return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("nginx is not installed (install Debian's nginx-light as root to run this test)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    r = run(["apt-get", "install", "-y", "--no-install-recommends", "nginx-light"], env=env, timeout=600)
-    if r.returncode != 0:
-        run(["apt-get", "update"], env=env, timeout=600)
-        r = run(["apt-get", "install", "-y", "--no-install-recommends", "nginx-light"], env=env, timeout=600)
-    found = find_nginx()
-    if not found:
-        pytest.skip(f"could not install nginx-light: {r.stderr.strip()[-300:]}")
-    # Debian starts the packaged service where it can; this test uses its own instances only
-    if shutil.which("service"):
-        run(["service", "nginx", "stop"], timeout=60)
-    return found
+    return debian_package("nginx", "nginx-light")
+
+
+@pytest.fixture(scope="module")
+def caddy_bin() -> str:
+    return debian_package("caddy", "caddy")
 
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -275,23 +284,18 @@ def _wait_media(client, timeout=60.0):
 # Caddy, Docker
 # --------------------------------------------------------------------------
 
-def test_caddyfile(tmp_path):
+def test_caddyfile(caddy_bin, tmp_path):
     text = (DEPLOY / "Caddyfile").read_text()
     assert re.search(r"protocols tls1\.2", text)
     assert "handle /anki/*" in text and "redir /anki /anki/ 308" in text
     assert "handle_path" not in text.replace("`handle_path`", "")
-    caddy = shutil.which("caddy")
-    if not caddy:
-        pytest.skip("caddy is not installed: checked the text only")
-    r = run([caddy, "adapt", "--config", DEPLOY / "Caddyfile", "--adapter", "caddyfile"], cwd=tmp_path)
+    r = run([caddy_bin, "adapt", "--config", DEPLOY / "Caddyfile", "--adapter", "caddyfile"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
 
 
-def test_sync_through_caddy(make_server, clients, tmp_path):
+def test_sync_through_caddy(caddy_bin, make_server, clients, tmp_path):
     """The Caddyfile's site block on a loopback plain-HTTP address (no certificate), real sync."""
-    caddy = shutil.which("caddy")
-    if not caddy:
-        pytest.skip("caddy is not installed (Debian's caddy package)")
+    caddy = caddy_bin
     srv = make_server(["alice:pa"])
     port = helpers.free_port()
     text = (DEPLOY / "Caddyfile").read_text()
