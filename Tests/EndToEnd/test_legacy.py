@@ -18,7 +18,7 @@ import pytest
 from helpers import (RawConn, Client, add_basic_notes, assert_plain_error, assert_same_collection,
                      build_rich_collection, canonical_dump, http_request, meta)
 
-USERS = [f"l{i}:pw{i}" for i in range(1, 9)]
+USERS = [f"l{i}:pw{i}" for i in range(1, 10)]
 BOUNDARY = "Anki-sync-boundary"
 CORRUPT_TEXT = "Your upload was corrupt"
 
@@ -224,6 +224,28 @@ def test_legacy_upload_then_modern_download(srv, clients, src, tmp_path):
         assert b.col.db.scalar(f"select count() from {t} where usn = -1") == 0, t
 
 
+@pytest.mark.ours_only
+def test_large_uncompressed_upload_is_streamed(srv, clients, tmp_path):
+    """A `data` part of several MiB with c=0 (spooled to disk by the worker, never held whole).
+    Ours: the legacy body may reach 3 × MAX_SYNC_PAYLOAD_MEGS like a v11 one (the reference
+    refuses a multipart body over MAX_SYNC_PAYLOAD_MEGS with 400, PROTOCOL.md §2.4)."""
+    big = clients("big-src")
+    add_basic_notes(big.col, 6000, prefix="large " + "x" * 200)
+    big.close()
+    s11, ref_path = legacy_upload_files(big.path, tmp_path / "big")
+    assert s11.stat().st_size > 2 * 1024 * 1024
+    k = login(srv, "l9")
+    r = legacy(srv.port, "upload", s11.read_bytes(), k, "legacy1", compress=False)
+    assert_legacy_ok(r)
+    assert r.text == "OK", r
+    b = clients("big-b")
+    b.login(srv, "l9")
+    b.download()
+    assert b.count("notes") == 6000
+    ref = clients("big-ref", ref_path)
+    assert_same_collection(comparable(canonical_dump(ref.col)), comparable(canonical_dump(b.col)))
+
+
 def test_legacy_normal_sync_pushes_a_note(srv, clients, src):
     a = clients("ns-a", src)
     a.login(srv, "l5")
@@ -321,6 +343,20 @@ def test_key_after_data_is_routed(srv):
     assert r.json()["cont"] is True
 
 
+def test_keep_alive_mixes_legacy_and_v11(srv):
+    """Each request on a kept-alive connection is routed on its own, legacy or not."""
+    k = srv.hkey("l7")
+    from helpers import v11_request
+    with RawConn(srv.port) as c:
+        for _ in range(2):
+            r = c.request(legacy_request(srv.port, "meta", {"v": 10, "cv": "x"}, k, "s1"))
+            assert_legacy_ok(r)
+            r = c.request(http_request("GET", f"/msync/begin?k={k}&v=x", port=srv.port))
+            assert_legacy_ok(r)
+            r = c.request(v11_request("meta", {"v": 11, "cv": "anki,26.09.3 (e2e),linux"}, k, "s2", port=srv.port))
+            assert r.status == 200 and "anki-original-size" in r.headers, r
+
+
 # --------------------------------------------------------------------------
 # bad input: 400 with a reason, nothing stored
 # --------------------------------------------------------------------------
@@ -357,6 +393,10 @@ def test_bad_forms_are_400(srv, server_kind):
     assert_400_with_reason(legacy(port, "meta", {"v": 10}, k, "s", content_type="multipart/form-data"))
     body = form({"k": k, "c": "0"}, b'{"v":10}', boundary="other-boundary")
     assert_400_with_reason(legacy(port, "meta", body=body))
+    # a login or a GET msync/begin without what they need
+    assert_400_with_reason(legacy(port, "hostKey", body=b""))
+    with RawConn(port) as c:
+        assert_400_with_reason(c.request(http_request("GET", "/msync/begin?v=ankidroid,2.15", port=port)))
     # not multipart at all
     assert_400_with_reason(legacy(port, "meta", body=b'{"v":10}', content_type="application/json"))
     # c=1 but the data is not gzip; c=0 but the data is gzip
