@@ -71,10 +71,45 @@ public final class SQLiteConnection {
 
     /// Closes the connection. Idempotent. Unfinalized statements keep the handle alive until they go.
     public func close() {
+        statementCache.removeAll()
+        idleStatements.removeAll()
         if let db = handle {
             sqlite3_close_v2(db)
             handle = nil
         }
+    }
+
+    // MARK: Statement caches (statements do not retain their connection, so there is no cycle)
+
+    /// At most this many statements are kept per cache; further SQL is prepared each time.
+    static let statementCacheLimit = 48
+
+    /// `cachedStatement(_:)`: shared, long-lived statements (the caller resets them before use).
+    private var statementCache: [String: SQLiteStatement] = [:]
+    /// The convenience queries' statements, reset and unbound, checked out while in use.
+    private var idleStatements: [String: SQLiteStatement] = [:]
+
+    /// A statement for `sql` prepared once per connection and then shared by every caller that
+    /// asks for the same text; callers reset it (and rebind every parameter) before each use, and
+    /// keep the connection itself alive while they use it.
+    public func cachedStatement(_ sql: String) throws -> SQLiteStatement {
+        if let s = statementCache[sql] { return s }
+        guard statementCache.count < Self.statementCacheLimit else { return try prepare(sql) }
+        let s = try prepare(sql, retaining: false)
+        statementCache[sql] = s
+        return s
+    }
+
+    /// Runs `body` with a reset, unbound statement for `sql`, kept for the next call afterwards.
+    private func withStatement<T>(_ sql: String, _ body: (SQLiteStatement) throws -> T) throws -> T {
+        let stmt = try idleStatements.removeValue(forKey: sql) ?? prepare(sql, retaining: false)
+        defer {
+            // Reset at once: a statement left mid-result would hold a read transaction open.
+            stmt.reset()
+            stmt.clearBindings()
+            if handle != nil && idleStatements.count < Self.statementCacheLimit { idleStatements[sql] = stmt }
+        }
+        return try body(stmt)
     }
 
     public var isOpen: Bool { handle != nil }
@@ -105,11 +140,15 @@ public final class SQLiteConnection {
 
     /// Compiles a single statement.
     public func prepare(_ sql: String) throws -> SQLiteStatement {
+        try prepare(sql, retaining: true)
+    }
+
+    private func prepare(_ sql: String, retaining: Bool) throws -> SQLiteStatement {
         let db = try requireHandle(sql)
         var stmt: OpaquePointer?
         let rc = sqlite3_prepare_v2(db, sql, -1, &stmt, nil)
         guard rc == SQLITE_OK, let stmt else { throw error(rc, sql) }
-        return SQLiteStatement(connection: self, stmt: stmt, sql: sql)
+        return SQLiteStatement(connection: retaining ? self : nil, stmt: stmt, sql: sql)
     }
 
     /// Rows changed by the most recent INSERT, UPDATE or DELETE.
@@ -148,27 +187,30 @@ public final class SQLiteConnection {
 
     /// Runs a statement with the given parameters to completion.
     public func run(_ sql: String, _ params: [SQLiteValue] = []) throws {
-        let stmt = try prepare(sql)
-        try stmt.bind(params)
-        while try stmt.step() {}
+        try withStatement(sql) { stmt in
+            try stmt.bind(params)
+            while try stmt.step() {}
+        }
     }
 
     /// First column of the first row, or nil when there is no row.
     public func scalar(_ sql: String, _ params: [SQLiteValue] = []) throws -> SQLiteValue? {
-        let stmt = try prepare(sql)
-        try stmt.bind(params)
-        return try stmt.step() ? stmt.value(0) : nil
+        try withStatement(sql) { stmt in
+            try stmt.bind(params)
+            return try stmt.step() ? stmt.value(0) : nil
+        }
     }
 
     /// All rows of a query, each as an array of values (for small result sets).
     public func rows(_ sql: String, _ params: [SQLiteValue] = []) throws -> [[SQLiteValue]] {
-        let stmt = try prepare(sql)
-        try stmt.bind(params)
-        var out: [[SQLiteValue]] = []
-        while try stmt.step() {
-            out.append((0..<stmt.columnCount).map { stmt.value($0) })
+        try withStatement(sql) { stmt in
+            try stmt.bind(params)
+            var out: [[SQLiteValue]] = []
+            while try stmt.step() {
+                out.append((0..<stmt.columnCount).map { stmt.value($0) })
+            }
+            return out
         }
-        return out
     }
 }
 
@@ -187,20 +229,27 @@ public enum SQLiteValue: Equatable, Sendable {
 
 /// A prepared statement. Parameter and column indexes follow SQLite: parameters from 1, columns from 0.
 public final class SQLiteStatement {
-    private let connection: SQLiteConnection
+    /// Keeps the connection open while the statement lives; nil for the connection's own cached
+    /// statements (a cycle otherwise), which are only used through the connection.
+    private let connection: SQLiteConnection?
     private var stmt: OpaquePointer?
     public let sql: String
 
-    init(connection: SQLiteConnection, stmt: OpaquePointer, sql: String) {
+    init(connection: SQLiteConnection?, stmt: OpaquePointer, sql: String) {
         self.connection = connection
         self.stmt = stmt
         self.sql = sql
     }
 
+    private func error(_ rc: Int32) -> SQLiteError {
+        let message = sqlite3_db_handle(stmt).map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+        return SQLiteError(code: rc, message: message, context: sql)
+    }
+
     deinit { sqlite3_finalize(stmt) }
 
     private func check(_ rc: Int32) throws {
-        if rc != SQLITE_OK { throw connection.error(rc, sql) }
+        if rc != SQLITE_OK { throw error(rc) }
     }
 
     // MARK: Binding
@@ -265,9 +314,9 @@ public final class SQLiteStatement {
         case SQLITE_DONE: return false
         default:
             // sqlite3_reset repeats the error code; the connection already holds the message.
-            let error = connection.error(rc, sql)
+            let failure = error(rc)
             sqlite3_reset(stmt)
-            throw error
+            throw failure
         }
     }
 

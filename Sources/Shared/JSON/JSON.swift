@@ -60,17 +60,17 @@ public enum JSON {
         }
     }
 
-    static func writeInt(_ i: Int64, into out: inout [UInt8]) {
+    /// Decimal digits appended straight to `out` (no temporary allocation).
+    public static func writeInt(_ i: Int64, into out: inout [UInt8]) {
         if i == 0 { out.append(0x30); return }
+        if i < 0 { out.append(0x2d) }
         var mag = i.magnitude
-        var digits: [UInt8] = []
-        digits.reserveCapacity(20)
+        let start = out.count
         while mag > 0 {
-            digits.append(0x30 + UInt8(mag % 10))
+            out.append(0x30 + UInt8(truncatingIfNeeded: mag % 10))
             mag /= 10
         }
-        if i < 0 { out.append(0x2d) }
-        out.append(contentsOf: digits.reversed())
+        out[start...].reverse()
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
@@ -79,7 +79,11 @@ public enum JSON {
         out.append(0x22)
         var s = s
         s.withUTF8 { buf in
-            for b in buf {
+            // Runs of bytes that need no escape are copied at once.
+            var runStart = 0
+            for (i, b) in buf.enumerated() where b < 0x20 || b == 0x22 || b == 0x5c {
+                if runStart < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart..<i])) }
+                runStart = i + 1
                 switch b {
                 case 0x22: out.append(0x5c); out.append(0x22)
                 case 0x5c: out.append(0x5c); out.append(0x5c)
@@ -88,11 +92,12 @@ public enum JSON {
                 case 0x09: out.append(0x5c); out.append(0x74)
                 case 0x08: out.append(0x5c); out.append(0x62)
                 case 0x0c: out.append(0x5c); out.append(0x66)
-                case 0x00..<0x20:
-                    out.append(contentsOf: [0x5c, 0x75, 0x30, 0x30, hexDigits[Int(b >> 4)], hexDigits[Int(b & 0xf)]])
-                default: out.append(b)
+                default:
+                    out.append(0x5c); out.append(0x75); out.append(0x30); out.append(0x30)
+                    out.append(hexDigits[Int(b >> 4)]); out.append(hexDigits[Int(b & 0xf)])
                 }
             }
+            if runStart < buf.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: buf[runStart...])) }
         }
         out.append(0x22)
     }

@@ -1,4 +1,3 @@
-import FoundationEssentials
 
 /// The `anki-sync` request header of protocol v11: `{"v":11,"k":hkey,"c":client,"s":session}`.
 public struct SyncHeader: Equatable, Sendable {
@@ -11,24 +10,25 @@ public struct SyncHeader: Equatable, Sendable {
 
     /// Parses the header value; missing `c`/`s` are tolerated as empty (the official server is stricter).
     public init(parsing value: String) throws(HTTPError) {
-        struct Raw: Decodable {
-            var v: Int?
-            var k: String?
-            var c: String?
-            var s: String?
-        }
-        guard let raw = try? JSONDecoder().decode(Raw.self, from: Data(value.utf8)) else {
+        // The shared parser: this runs for every request in both processes, so no Foundation decoder.
+        guard case .object(let object)? = try? JSON.parse(Array(value.utf8)) else {
             throw HTTPError(400, "anki-sync header is not a valid JSON object")
         }
-        guard let version = raw.v else { throw HTTPError(400, "anki-sync header lacks an integer v") }
+        guard case .int(let v)? = object["v"], let version = Int(exactly: v) else {
+            throw HTTPError(400, "anki-sync header lacks an integer v")
+        }
         guard SyncHeader.supportedVersions.contains(version) else {
             throw HTTPError(400, "unsupported sync version \(version)")
         }
-        guard let k = raw.k else { throw HTTPError(400, "anki-sync header lacks k") }
+        guard case .string(let k)? = object["k"] else { throw HTTPError(400, "anki-sync header lacks k") }
+        let c: String?
+        let s: String?
+        if case .string(let text)? = object["c"] { c = text } else { c = nil }
+        if case .string(let text)? = object["s"] { s = text } else { s = nil }
         self.version = version
         self.hostKey = k
-        self.clientVersion = raw.c ?? ""
-        self.sessionKey = raw.s ?? ""
+        self.clientVersion = c ?? ""
+        self.sessionKey = s ?? ""
     }
 
     public init(version: Int, hostKey: String, clientVersion: String, sessionKey: String) {

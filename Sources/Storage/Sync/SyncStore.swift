@@ -26,28 +26,39 @@ public final class SyncStore {
     private var insertCardStmt: SQLiteStatement?
     private var insertNoteStmt: SQLiteStatement?
 
-    /// `slot`'s statement, prepared on first use, reset (bindings are all overwritten by callers).
+    /// `slot`'s statement, taken from the connection's cache on first use, reset (bindings are all
+    /// overwritten by callers).
     @inline(__always)
     private func cached(_ slot: inout SQLiteStatement?, _ sql: String) throws -> SQLiteStatement {
         if let s = slot {
             s.reset()
             return s
         }
-        let s = try db.prepare(sql)
+        let s = try db.cachedStatement(sql)
+        s.reset()
         slot = s
+        statements[sql] = s
         return s
     }
 
-    /// A cached prepared statement, reset and with bindings cleared.
+    /// A cached prepared statement, reset and with bindings cleared. Statements are the
+    /// connection's (prepared once, reused by later requests); this store's are reset when it goes.
     func stmt(_ sql: String) throws -> SQLiteStatement {
         if let s = statements[sql] {
             s.reset()
             s.clearBindings()
             return s
         }
-        let s = try db.prepare(sql)
+        let s = try db.cachedStatement(sql)
+        s.reset()
+        s.clearBindings()
         statements[sql] = s
         return s
+    }
+
+    deinit {
+        // A statement left on a row would keep a read transaction open after the request.
+        for s in statements.values { s.reset() }
     }
 
     // MARK: transaction and col
@@ -318,8 +329,9 @@ public final class SyncStore {
     /// Returns whether the card was written.
     @discardableResult
     public func mergeCard(_ c: SyncCard, clientUsn: Int64, usn: Int64) throws -> Bool {
-        guard try proceed(table: "cards", id: c.id, mod: c.mod, clientUsn: clientUsn) else { return false }
-        let s = try cached(&insertCardStmt, "INSERT OR REPLACE INTO cards (id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+        // One statement: insert, or overwrite the row when `proceed` would allow it (every column is
+        // set, so the stored row is the same as with INSERT OR REPLACE after a check).
+        let s = try cached(&insertCardStmt, "INSERT INTO cards (id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) ON CONFLICT (id) DO UPDATE SET nid = ?2, did = ?3, ord = ?4, mod = ?5, usn = ?6, type = ?7, queue = ?8, due = ?9, ivl = ?10, factor = ?11, reps = ?12, lapses = ?13, left = ?14, odue = ?15, odid = ?16, flags = ?17, data = ?18 WHERE cards.usn < ?19 OR cards.mod < ?5")
         try s.bind(1, c.id)
         try s.bind(2, c.nid)
         try s.bind(3, c.did)
@@ -338,8 +350,9 @@ public final class SyncStore {
         try s.bind(16, c.odid)
         try s.bind(17, c.flags)
         try s.bind(18, c.data)
+        try s.bind(19, clientUsn)
         try s.step()
-        return true
+        return db.changes > 0
     }
 
     /// What a note needs from its notetype: field count and sort field index.
@@ -403,9 +416,14 @@ public final class SyncStore {
     /// recomputed. Throws `SyncDataError` for a missing notetype or a wrong field count.
     @discardableResult
     public func mergeNote(_ n: SyncNote, clientUsn: Int64, usn: Int64) throws -> Bool {
-        guard try proceed(table: "notes", id: n.id, mod: n.mod, clientUsn: clientUsn) else { return false }
+        // A note the server keeps is skipped without being checked, so a problem found below is
+        // only reported if the note would have been stored.
+        func refuse(_ problem: @autoclosure () -> String) throws -> Bool {
+            guard try proceed(table: "notes", id: n.id, mod: n.mod, clientUsn: clientUsn) else { return false }
+            throw SyncDataError(problem())
+        }
         guard let shape = try notetypeShape(n.mid) else {
-            throw SyncDataError("note \(n.id) refers to notetype \(n.mid), which does not exist")
+            return try refuse("note \(n.id) refers to notetype \(n.mid), which does not exist")
         }
         // Works on the UTF-8 bytes: U+001F and the removed ASCII controls are single bytes that never
         // occur inside a multi-byte sequence, and U+001F is always a grapheme of its own, so this is
@@ -414,7 +432,7 @@ public final class SyncStore {
         let prepared = flds.withUTF8 { FieldText.splitFields(UnsafeRawBufferPointer($0)) }
         let expected = max(shape.fieldCount, 1)
         guard prepared.ranges.count == expected else {
-            throw SyncDataError("note \(n.id) has \(prepared.ranges.count) fields, its notetype \(n.mid) has \(expected)")
+            return try refuse("note \(n.id) has \(prepared.ranges.count) fields, its notetype \(n.mid) has \(expected)")
         }
         let cleaned = prepared.cleaned
         func field(_ i: Int) -> String {
@@ -425,7 +443,8 @@ public final class SyncStore {
         let csum = FieldText.checksum(first)
         let sfld = shape.sortIndex == 0 ? first
             : (shape.sortIndex < prepared.ranges.count ? FieldText.stripHTMLPreservingMediaFilenames(field(shape.sortIndex)) : "")
-        let s = try cached(&insertNoteStmt, "INSERT OR REPLACE INTO notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data) VALUES (?,?,?,?,?,?,?,?,?,0,'')")
+        // Insert, or overwrite when `proceed` would allow it (every column set, as by REPLACE).
+        let s = try cached(&insertNoteStmt, "INSERT INTO notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,0,'') ON CONFLICT (id) DO UPDATE SET guid = ?2, mid = ?3, mod = ?4, usn = ?5, tags = ?6, flds = ?7, sfld = ?8, csum = ?9, flags = 0, data = '' WHERE notes.usn < ?10 OR notes.mod < ?4")
         try s.bind(1, n.id)
         try s.bind(2, n.guid)
         try s.bind(3, n.mid)
@@ -435,8 +454,9 @@ public final class SyncStore {
         try s.bindText(7, cleaned)
         try s.bind(8, sfld)
         try s.bind(9, csum)
+        try s.bind(10, clientUsn)
         try s.step()
-        return true
+        return db.changes > 0
     }
 
     /// Split on space / U+3000, empty parts dropped, re-joined as `" a b "` (or `""`).

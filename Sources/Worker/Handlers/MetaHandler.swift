@@ -4,18 +4,19 @@ import Storage
 
 /// `meta`: the collection's state, so the client can decide between no-op, normal and full sync.
 enum MetaHandler {
-    struct Request: Decodable {
-        var v: Int?
-        var cv: String?
-    }
 
     static func handle(_ exchange: SyncExchange, context: WorkerContext) throws {
         let body = try exchange.readBody(limit: context.maxDecompressedBytes)
-        let request: Request
-        do { request = try JSONDecoder().decode(Request.self, from: Data(body)) } catch {
+        guard case .object(let request)? = try? JSON.parse(body) else {
             throw SyncFailure(400, "meta: body is not valid JSON {\"v\",\"cv\"}")
         }
-        let version = request.v ?? exchange.header.version
+        var bodyVersion: Int?
+        switch request["v"] {
+        case .int(let v)?: bodyVersion = Int(exactly: v)
+        case nil, .null?: bodyVersion = nil
+        default: throw SyncFailure(400, "meta: v must be an integer")
+        }
+        let version = bodyVersion ?? exchange.header.version
         guard SyncHeader.supportedVersions.contains(version) else {
             throw SyncFailure(501, "sync version \(version) is not supported; please update Anki")
         }

@@ -85,7 +85,7 @@ enum NormalSyncHandlers {
         let what = method.rawValue
         guard !skey.isEmpty else { throw SyncFailure(400, "\(what): missing sync session key (s)") }
         return try context.store.withCollection { collection in
-            let session = try sessions.requireLocked(collection, skey: skey, now: WallClock.monotonic(), log: context.log)
+            var session = try sessions.requireLocked(collection, skey: skey, now: WallClock.monotonic(), log: context.log)
             let store = SyncStore(collection)
             do {
                 if session.rolledBack {
@@ -95,7 +95,11 @@ enum NormalSyncHandlers {
                 switch method {
                 case .applyGraves: out = try applyGraves(body, store, session)
                 case .applyChanges: out = try applyChanges(body, store, session)
-                case .chunk: out = try chunk(body, store, session, sessions)
+                case .chunk:
+                    // Handed over as the only reference, so taking ids does not copy the arrays.
+                    var ids = session.chunkIds
+                    session.chunkIds = nil
+                    out = try chunk(body, store, session, &ids, sessions)
                 case .applyChunk: out = try applyChunk(body, store, session, sessions)
                 case .sanityCheck2:
                     let (reply, ok) = try sanityCheck(body, store, session, log: context.log)
@@ -232,11 +236,13 @@ enum NormalSyncHandlers {
 
     // MARK: chunks
 
+    /// `pending`: the session's remaining ids (nil before the first chunk).
     static func chunk(_ body: [UInt8], _ store: SyncStore, _ session: SyncSessions.Session,
-                      _ sessions: SyncSessions) throws -> [UInt8] {
+                      _ pending: inout ChunkableIds?, _ sessions: SyncSessions) throws -> [UInt8] {
         try SyncWire.emptyInput(body, "chunk")
-        var ids = try session.chunkIds ?? store.chunkableIds(minUsn: session.clientUsn)
-        let taken = ids.take(limit: chunkSize)
+        sessions.updateLocked { $0.chunkIds = nil }
+        if pending == nil { pending = try store.chunkableIds(minUsn: session.clientUsn) }
+        let taken = pending!.take(limit: chunkSize)
         var out: [UInt8] = []
         out.reserveCapacity(256 * 160)
         out += Array(taken.done ? #"{"done":true"#.utf8 : #"{"done":false"#.utf8)
@@ -268,7 +274,7 @@ enum NormalSyncHandlers {
             out.append(UInt8(ascii: "]"))
         }
         out.append(UInt8(ascii: "}"))
-        sessions.updateLocked { $0.chunkIds = ids }
+        sessions.updateLocked { $0.chunkIds = pending }
         return out
     }
 

@@ -106,7 +106,7 @@ enum SyncWire {
         out.append(UInt8(ascii: "["))
         for (i, id) in ids.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            out += Array(String(id).utf8)
+            JSON.writeInt(id, into: &out)
         }
         out.append(UInt8(ascii: "]"))
     }
@@ -170,25 +170,48 @@ enum SyncWire {
                         flds: try string(f[6], "\(what()).flds"))
     }
 
-    static func writeInt(_ v: Int64, into out: inout [UInt8]) { out += Array(String(v).utf8) }
+    static func writeInt(_ v: Int64, into out: inout [UInt8]) { JSON.writeInt(v, into: &out) }
+
+    /// `,` and the number.
+    @inline(__always)
+    static func writeNext(_ v: Int64, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: ","))
+        JSON.writeInt(v, into: &out)
+    }
 
     static func writeRevlog(_ r: SyncRevlog, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "["))
-        for (i, v) in [r.id, r.cid, r.usn, r.ease, r.ivl, r.lastIvl, r.factor, r.time, r.type].enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            writeInt(v, into: &out)
-        }
+        writeInt(r.id, into: &out)
+        writeNext(r.cid, into: &out)
+        writeNext(r.usn, into: &out)
+        writeNext(r.ease, into: &out)
+        writeNext(r.ivl, into: &out)
+        writeNext(r.lastIvl, into: &out)
+        writeNext(r.factor, into: &out)
+        writeNext(r.time, into: &out)
+        writeNext(r.type, into: &out)
         out.append(UInt8(ascii: "]"))
     }
 
     static func writeCard(_ c: SyncCard, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "["))
         writeInt(c.id, into: &out)
-        for v in [c.nid, c.did, c.ord, c.mod, c.usn, c.type, c.queue, c.due, c.ivl, c.factor, c.reps, c.lapses,
-                  c.left, c.odue, c.odid, c.flags] {
-            out.append(UInt8(ascii: ","))
-            writeInt(v, into: &out)
-        }
+        writeNext(c.nid, into: &out)
+        writeNext(c.did, into: &out)
+        writeNext(c.ord, into: &out)
+        writeNext(c.mod, into: &out)
+        writeNext(c.usn, into: &out)
+        writeNext(c.type, into: &out)
+        writeNext(c.queue, into: &out)
+        writeNext(c.due, into: &out)
+        writeNext(c.ivl, into: &out)
+        writeNext(c.factor, into: &out)
+        writeNext(c.reps, into: &out)
+        writeNext(c.lapses, into: &out)
+        writeNext(c.left, into: &out)
+        writeNext(c.odue, into: &out)
+        writeNext(c.odid, into: &out)
+        writeNext(c.flags, into: &out)
         out.append(UInt8(ascii: ","))
         JSON.write(.string(c.data), into: &out)
         out.append(UInt8(ascii: "]"))
@@ -199,10 +222,9 @@ enum SyncWire {
         writeInt(n.id, into: &out)
         out.append(UInt8(ascii: ","))
         JSON.write(.string(n.guid), into: &out)
-        for v in [n.mid, n.mod, n.usn] {
-            out.append(UInt8(ascii: ","))
-            writeInt(v, into: &out)
-        }
+        writeNext(n.mid, into: &out)
+        writeNext(n.mod, into: &out)
+        writeNext(n.usn, into: &out)
         out.append(UInt8(ascii: ","))
         JSON.write(.string(n.tags), into: &out)
         out.append(UInt8(ascii: ","))
