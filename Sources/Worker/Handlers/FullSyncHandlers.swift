@@ -112,23 +112,26 @@ enum FullSyncHandlers {
         _ = try store.withCollection { collection in
             try collection.prepareForDownload(nowMillis: WallClock.nowMillis())
         }
-        try store.exclusive {
-            let fd = open(store.collectionPath, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw SyncFailure(500, "cannot open the collection: \(String(cString: strerror(errno)))") }
-            defer { close(fd) }
-            var st = stat()
-            guard fstat(fd, &st) == 0 else { throw SyncFailure(500, "cannot stat the collection") }
-            let size = Int(st.st_size)
-            var block = [UInt8](repeating: 0, count: 1 << 20)
-            try exchange.respondStream(originalSize: size) { emit in
-                var remaining = size
-                while remaining > 0 {
-                    let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, remaining)) }
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw SyncFailure(500, "collection file shrank while sending") }
-                    try block.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                    remaining -= n
-                }
+        try store.exclusive { try sendFile(store.collectionPath, what: "the collection", exchange: exchange) }
+    }
+
+    /// Streams a whole file as the response (compressed as it is read, never held in memory).
+    static func sendFile(_ path: String, what: String, exchange: SyncExchange) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SyncFailure(500, "cannot open \(what): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SyncFailure(500, "cannot stat \(what)") }
+        let size = Int(st.st_size)
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        try exchange.respondStream(originalSize: size) { emit in
+            var remaining = size
+            while remaining > 0 {
+                let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, remaining)) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw SyncFailure(500, "\(what) shrank while sending") }
+                try block.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                remaining -= n
             }
         }
     }

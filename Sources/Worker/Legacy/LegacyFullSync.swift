@@ -22,23 +22,7 @@ enum LegacyFullSync {
         } catch {
             throw SyncFailure(500, "cannot convert the collection to schema 11: \(error)")
         }
-        let fd = open(copy, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SyncFailure(500, "cannot open the schema-11 copy: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SyncFailure(500, "cannot stat the schema-11 copy") }
-        let size = Int(st.st_size)
-        var block = [UInt8](repeating: 0, count: 1 << 20)
-        try exchange.respondStream(originalSize: size) { emit in
-            var remaining = size
-            while remaining > 0 {
-                let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, remaining)) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw SyncFailure(500, "schema-11 copy shrank while sending") }
-                try block.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                remaining -= n
-            }
-        }
+        try FullSyncHandlers.sendFile(copy, what: "the schema-11 copy", exchange: exchange)
     }
 
     /// Brings an uploaded schema-11 file (already on disk, closed) to schema 18, then syncs it.
