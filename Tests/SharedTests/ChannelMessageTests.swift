@@ -56,11 +56,11 @@ final class ChannelMessageTests: XCTestCase {
 
     func testWireLayout() {
         XCTAssertEqual(ChannelMessage.connection(id: 0x0102_0304_0506_0708, prefix: [0xEE]).encode(),
-                       [1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0xEE])
-        XCTAssertEqual(ChannelMessage.connectionBack(id: 1, leftover: []).encode(), [1, 3, 0, 0, 0, 0, 0, 0, 0, 1])
-        XCTAssertEqual(ChannelMessage.shutdown(reason: "bye").encode(), [1, 5] + Array("bye".utf8))
-        XCTAssertEqual(Array(ChannelMessage.hello(Self.hello).encode().prefix(2)), [1, 1])
-        XCTAssertEqual(Array(ChannelMessage.stats(WorkerStats()).encode().prefix(2)), [1, 4])
+                       [2, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0xEE])
+        XCTAssertEqual(ChannelMessage.connectionBack(id: 1, leftover: []).encode(), [2, 3, 0, 0, 0, 0, 0, 0, 0, 1])
+        XCTAssertEqual(ChannelMessage.shutdown(reason: "bye").encode(), [2, 5] + Array("bye".utf8))
+        XCTAssertEqual(Array(ChannelMessage.hello(Self.hello).encode().prefix(2)), [2, 1])
+        XCTAssertEqual(Array(ChannelMessage.stats(WorkerStats()).encode().prefix(2)), [2, 4])
     }
 
     func testHelloCarriesEveryField() throws {
@@ -85,35 +85,48 @@ final class ChannelMessageTests: XCTestCase {
 
     func testVersionMismatchRejected() {
         var bytes = ChannelMessage.shutdown(reason: "x").encode()
-        bytes[0] = 2
+        bytes[0] = ChannelMessage.version + 1
         assertRejected(bytes)
         bytes[0] = 0
         assertRejected(bytes)
     }
 
     func testUnknownKindRejected() {
-        assertRejected([1, 0])
-        assertRejected([1, 9, 0, 0, 0, 0, 0, 0, 0, 0])
-        assertRejected([1, 7, 0, 0, 0, 0, 0, 0, 0, 5])  // maintenance without a request
-        assertRejected([1, 6, 0, 0])  // idle needs exactly 8 bytes
-        assertRejected([1, 255])
+        assertRejected([2, 0])
+        assertRejected([2, 9, 0, 0, 0, 0, 0, 0, 0, 0])
+        assertRejected([2, 7, 0, 0, 0, 0, 0, 0, 0, 5])  // maintenance without a request
+        assertRejected([2, 6, 0, 0])  // idle needs exactly 8 bytes
+        assertRejected([2, 255])
     }
 
     func testShortMessagesRejected() {
         assertRejected([])
-        assertRejected([1])
-        assertRejected([1, 2])
-        assertRejected([1, 2, 0, 0, 0, 0, 0, 0, 0])
-        assertRejected([1, 3, 0, 0, 0])
+        assertRejected([2])
+        assertRejected([2, 2])
+        assertRejected([2, 2, 0, 0, 0, 0, 0, 0, 0])
+        assertRejected([2, 3, 0, 0, 0])
     }
 
     func testBadJSONPayloadsRejected() {
-        assertRejected([1, 1])
-        assertRejected([1, 1] + Array("{}".utf8))
-        assertRejected([1, 1] + Array("not json".utf8))
-        assertRejected([1, 4] + Array("{\"requestsServed\":\"many\"}".utf8))
+        assertRejected([2, 1])
+        assertRejected([2, 1] + Array("{}".utf8))
+        assertRejected([2, 1] + Array("not json".utf8))
+        assertRejected([2, 4] + Array("{\"requestsServed\":\"many\"}".utf8))
         var truncated = ChannelMessage.hello(Self.hello).encode()
         truncated.removeLast()
         assertRejected(truncated)
+    }
+
+    func testStatsLayoutAndOlderVersionRejected() throws {
+        let stats = WorkerStats(requestsServed: 3, activeSyncSession: true, lastRequestMillis: -1, inFlight: 1)
+        let bytes = ChannelMessage.stats(stats).encode()
+        XCTAssertEqual(bytes.count, 2 + 25)
+        XCTAssertEqual(try decode(bytes), .stats(stats))
+        var badFlag = bytes
+        badFlag[2 + 8] = 2
+        assertRejected(badFlag)
+        assertRejected(Array(bytes.dropLast()))
+        // A worker binary from another release must not misread the channel: version 1 is refused.
+        assertRejected([1, 5] + Array("bye".utf8))
     }
 }

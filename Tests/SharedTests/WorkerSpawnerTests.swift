@@ -26,8 +26,8 @@ final class WorkerSpawnerTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let script = dir.appendingPathComponent("fake-worker")
-        // One write on descriptor 3 is one channel message: version 1, kind 5 (shutdown), reason = argv[1].
-        try "#!/bin/sh\nprintf '\\001\\005%s' \"$1\" >&3\nexit 7\n".write(to: script, atomically: true, encoding: .utf8)
+        // One write on descriptor 3 is one channel message: version 2, kind 5 (shutdown), reason = argv[1].
+        try "#!/bin/sh\nprintf '\\002\\005%s' \"$1\" >&3\nexit 7\n".write(to: script, atomically: true, encoding: .utf8)
         XCTAssertEqual(chmod(script.path, 0o755), 0)
 
         let (mine, theirs) = try ChannelSocket.pair()

@@ -23,7 +23,7 @@ public enum ChannelMessage: Equatable, Sendable {
     /// Worker → supervisor: the outcome of a maintenance job.
     case maintenanceDone(id: UInt64, reply: MaintenanceReply)
 
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     /// Largest message accepted; keeps every message inside one SEQPACKET datagram.
     public static let maxSize = 192 * 1024
 
@@ -34,7 +34,10 @@ public enum ChannelMessage: Equatable, Sendable {
         case .hello(let hello): return Self.frame(.hello, Self.json(hello))
         case .connection(let id, let prefix): return Self.frame(.connection, Self.u64(id) + prefix)
         case .connectionBack(let id, let leftover): return Self.frame(.connectionBack, Self.u64(id) + leftover)
-        case .stats(let stats): return Self.frame(.stats, Self.json(stats))
+        case .stats(let stats):
+            // Sent after every request, so a fixed binary layout rather than JSON.
+            return Self.frame(.stats, Self.u64(UInt64(max(0, stats.requestsServed))) + [stats.activeSyncSession ? 1 : 0]
+                + Self.u64(UInt64(bitPattern: stats.lastRequestMillis)) + Self.u64(UInt64(max(0, stats.inFlight))))
         case .shutdown(let reason): return Self.frame(.shutdown, Array(reason.utf8))
         case .idle(let received): return Self.frame(.idle, Self.u64(received))
         case .maintenance(let id, let request): return Self.frame(.maintenance, Self.u64(id) + Self.json(request))
@@ -54,7 +57,14 @@ public enum ChannelMessage: Equatable, Sendable {
         let payload = bytes[(base + 2)...]
         switch kind {
         case .hello: return .hello(try json(WorkerHello.self, payload))
-        case .stats: return .stats(try json(WorkerStats.self, payload))
+        case .stats:
+            guard payload.count == 25, payload[payload.startIndex + 8] <= 1 else { throw DecodeError(description: "bad stats message") }
+            let served = Self.readU64(payload, at: 0)
+            let last = Self.readU64(payload, at: 9)
+            let inFlight = Self.readU64(payload, at: 17)
+            guard served <= UInt64(Int.max), inFlight <= UInt64(Int.max) else { throw DecodeError(description: "bad stats message") }
+            return .stats(WorkerStats(requestsServed: Int(served), activeSyncSession: payload[payload.startIndex + 8] == 1,
+                                      lastRequestMillis: Int64(bitPattern: last), inFlight: Int(inFlight)))
         case .shutdown: return .shutdown(reason: String(decoding: payload, as: UTF8.self))
         case .idle:
             guard payload.count == 8 else { throw DecodeError(description: "bad idle message") }
@@ -75,6 +85,10 @@ public enum ChannelMessage: Equatable, Sendable {
     }
 
     static func frame(_ kind: Kind, _ payload: [UInt8]) -> [UInt8] { [version, kind.rawValue] + payload }
+
+    static func readU64(_ bytes: ArraySlice<UInt8>, at offset: Int) -> UInt64 {
+        bytes.dropFirst(offset).prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
 
     static func u64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (56 - 8 * $0)) } }
 
