@@ -250,8 +250,7 @@ final class Supervisor {
         switch router.decide(head) {
         case .health:
             conn.consume(headLength)
-            let body = head.method == "HEAD" ? [] : [UInt8]()
-            respond(conn, HTTPResponse.head(status: 200, headers: [("content-length", "0")], close: !head.keepAlive) + body,
+            respond(conn, HTTPResponse.head(status: 200, headers: [("content-length", "0")], close: !head.keepAlive),
                     close: !head.keepAlive)
         case .reject(let status, let reason):
             reject(conn, head: head, status: status, reason: reason, close: head.bodyFraming != .none || !head.keepAlive, headLength: headLength)

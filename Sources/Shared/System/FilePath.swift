@@ -30,7 +30,3 @@ extension StringProtocol {
     }
 }
 
-extension StringProtocol {
-    /// HTTP "optional whitespace" trimming; the same as `trimmedWhitespace()`.
-    func trimmedOWS() -> String { trimmedWhitespace() }
-}

@@ -37,7 +37,7 @@ final class LoginService: Sendable {
         var hostKey: String
     }
     private let maxQueued: Int
-    private let state = Mutex<(jobs: [Job], outcomes: [Outcome], stopping: Bool)>(([], [], false))
+    private let state = Mutex<(jobs: [Job], outcomes: [Outcome])>(([], []))
     /// Counts queued jobs; verifier threads sleep on it.
     private let pending = DispatchSemaphore(value: 0)
 
@@ -95,11 +95,8 @@ final class LoginService: Sendable {
     private func run() {
         while true {
             pending.wait()
-            let (next, stop) = state.withLock { s -> (Job?, Bool) in
-                (s.jobs.isEmpty ? nil : s.jobs.removeFirst(), s.stopping)
-            }
-            if stop { return }
-            guard let job = next else { continue }
+            // Verifiers live as long as the process; the supervisor exits without stopping them.
+            guard let job = state.withLock({ $0.jobs.isEmpty ? nil : $0.jobs.removeFirst() }) else { continue }
             let outcome: Outcome
             let (entry, dummy) = table.withLock { ($0.hashes[job.userName], $0.dummy) }
             if let entry {
