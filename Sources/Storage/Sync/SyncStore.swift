@@ -128,26 +128,15 @@ public final class SyncStore {
             try grave.bind(3, usn)
             try grave.step()
         }
-        let delNote = try db.prepare("DELETE FROM notes WHERE id = ?")
-        for id in graves.notes {
-            delNote.reset()
-            try delNote.bind(1, id)
-            try delNote.step()
-            try add(id, 1)
-        }
-        let delCard = try db.prepare("DELETE FROM cards WHERE id = ?")
-        for id in graves.cards {
-            delCard.reset()
-            try delCard.bind(1, id)
-            try delCard.step()
-            try add(id, 0)
-        }
-        let delDeck = try db.prepare("DELETE FROM decks WHERE id = ?")
-        for id in graves.decks {
-            delDeck.reset()
-            try delDeck.bind(1, id)
-            try delDeck.step()
-            try add(id, 2)
+        // Grave kinds: 0 card, 1 note, 2 deck (the table names are constants, not input).
+        for (table, ids, kind) in [("notes", graves.notes, Int64(1)), ("cards", graves.cards, 0), ("decks", graves.decks, 2)] {
+            let delete = try db.prepare("DELETE FROM \(table) WHERE id = ?")
+            for id in ids {
+                delete.reset()
+                try delete.bind(1, id)
+                try delete.step()
+                try add(id, kind)
+            }
         }
     }
 
