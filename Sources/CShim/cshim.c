@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -181,3 +184,19 @@ int cshim_set_nonblocking(int fd, int on) {
 int cshim_errno(void) { return errno; }
 
 int cshim_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+void cshim_release_free_heap(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
+
+void cshim_tune_allocator(int max_arenas, int mmap_threshold, int trim_threshold) {
+#if defined(__GLIBC__)
+    mallopt(M_ARENA_MAX, max_arenas);
+    mallopt(M_MMAP_THRESHOLD, mmap_threshold);
+    mallopt(M_TRIM_THRESHOLD, trim_threshold);
+#else
+    (void)max_arenas; (void)mmap_threshold; (void)trim_threshold;
+#endif
+}

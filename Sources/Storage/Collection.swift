@@ -1,5 +1,5 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc
@@ -73,6 +73,7 @@ public final class Collection {
 
     /// Closes the connection. Idempotent. The last close checkpoints and removes the `-wal` file.
     public func close() { db.close() }
+    public func releaseMemory() { db.releaseMemory() }
 
     // MARK: Opening
 
@@ -148,9 +149,9 @@ public final class Collection {
             throw CollectionError.checkpointIncomplete(detail: "busy=\(busy) log=\(log) checkpointed=\(done)")
         }
         let walPath = path + "-wal"
-        if let size = (try? FileManager.default.attributesOfItem(atPath: walPath))?[.size] as? NSNumber,
-           size.int64Value != 0 {
-            throw CollectionError.checkpointIncomplete(detail: "\(walPath) still holds \(size) bytes")
+        var st = stat()
+        if stat(walPath, &st) == 0, st.st_size != 0 {
+            throw CollectionError.checkpointIncomplete(detail: "\(walPath) still holds \(st.st_size) bytes")
         }
     }
 }
@@ -293,12 +294,16 @@ extension Collection {
         let header: [UInt8]
         let fileSize: UInt64
         do {
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
-            header = [UInt8](try handle.read(upToCount: 100) ?? Data())
-            fileSize = try handle.seekToEnd()
-        } catch {
-            throw reject("cannot read file: \(error.localizedDescription)")
+            let fd = posixOpen(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw reject("cannot read file: \(String(cString: strerror(errno)))") }
+            defer { posixClose(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw reject("cannot read file: \(String(cString: strerror(errno)))") }
+            var buffer = [UInt8](repeating: 0, count: 100)
+            let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 100, 0) }
+            guard got >= 0 else { throw reject("cannot read file: \(String(cString: strerror(errno)))") }
+            header = Array(buffer.prefix(got))
+            fileSize = UInt64(st.st_size)
         }
         if header.isEmpty { throw reject("file is empty") }
         guard header.count == 100, Array(header.prefix(16)) == sqliteMagic else {
@@ -308,7 +313,7 @@ extension Collection {
 
         let db: SQLiteConnection
         do {
-            db = try SQLiteConnection(path: immutableURI(path), readOnly: true)
+            db = try SQLiteConnection.openImmutable(path: path)
         } catch {
             throw reject("cannot open as SQLite: \(error)")
         }
@@ -373,23 +378,5 @@ extension Collection {
             return "file is truncated: \(fileSize) bytes, header says \(pageCount) pages of \(pageSize)"
         }
         return nil
-    }
-
-    /// A read-only, lock-free URI for `path`. `immutable=1` also makes SQLite ignore the WAL
-    /// header bytes, so an uploaded WAL-mode file is read from its main file alone.
-    static func immutableURI(_ path: String) -> String {
-        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-        var out = "file:"
-        for byte in absolute.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "/"), UInt8(ascii: "-"),
-                 UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out + "?mode=ro&immutable=1"
     }
 }

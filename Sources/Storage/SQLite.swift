@@ -1,5 +1,5 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
 
 /// `SQLITE_TRANSIENT` is a C macro Swift cannot import: it tells SQLite to copy bound bytes at once.
 let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -68,6 +68,11 @@ public final class SQLiteConnection {
     }
 
     deinit { close() }
+
+    /// Returns the page cache's unused pages to the allocator (for a connection about to sit idle).
+    public func releaseMemory() {
+        if let db = handle { sqlite3_db_release_memory(db) }
+    }
 
     /// Closes the connection. Idempotent. Unfinalized statements keep the handle alive until they go.
     public func close() {

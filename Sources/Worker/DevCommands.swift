@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Shared
 import Storage
 
@@ -46,13 +46,13 @@ enum DevCommands {
     }
 
     private static func printError(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        try? FileDescriptorIO.writeAll(2, Array((text + "\n").utf8))
     }
 
     /// Reads stdin as lines of raw bytes (split on LF only; a final LF does not add an empty line).
     /// Bytes are passed to the collation untouched, exactly as SQLite would pass stored text.
     private static func readLines() -> [[UInt8]] {
-        let data = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+        let data = (try? FileDescriptorIO.readToEnd(0)) ?? []
         var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { Array($0) }
         if lines.last?.isEmpty == true { lines.removeLast() }
         return lines
@@ -70,7 +70,7 @@ enum DevCommands {
         }
         var out: [UInt8] = []
         for line in sorted { out += line.element; out.append(0x0A) }
-        FileHandle.standardOutput.write(Data(out))
+        try? FileDescriptorIO.writeAll(1, out)
         return 0
     }
 
@@ -82,7 +82,7 @@ enum DevCommands {
             let c = compare(a, b)
             out += c < 0 ? "-1\n" : (c > 0 ? "1\n" : "0\n")
         }
-        FileHandle.standardOutput.write(Data(out.utf8))
+        try? FileDescriptorIO.writeAll(1, Array(out.utf8))
         return 0
     }
 }
@@ -97,16 +97,16 @@ enum DevCommands {
 /// decode-…: the reverse. A failing item yields `{"error": "…"}` in its place.
 enum CodecCommand {
     static func run(_ mode: String) -> Int32 {
-        let input = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+        let input = (try? FileDescriptorIO.readToEnd(0)) ?? []
         let items: [JSONValue]
         do {
             guard case .array(let a) = try JSON.parse(input) else {
-                FileHandle.standardError.write(Data("codec: stdin must be a JSON array\n".utf8))
+                try? FileDescriptorIO.writeAll(2, Array("codec: stdin must be a JSON array\n".utf8))
                 return 2
             }
             items = a
         } catch {
-            FileHandle.standardError.write(Data("codec: \(error)\n".utf8))
+            try? FileDescriptorIO.writeAll(2, Array("codec: \(error)\n".utf8))
             return 2
         }
         let convert: (JSONValue) throws -> JSONValue
@@ -119,7 +119,7 @@ enum CodecCommand {
         case "decode-deckconfig": convert = { try DeckConfigCodec.schema11(from: try deckConfigRow($0)) }
         case "roundtrip-json": convert = { $0 }
         default:
-            FileHandle.standardError.write(Data("codec: unknown mode \(mode)\n".utf8))
+            try? FileDescriptorIO.writeAll(2, Array("codec: unknown mode \(mode)\n".utf8))
             return 2
         }
         let results: [JSONValue] = items.map { item in
@@ -129,7 +129,7 @@ enum CodecCommand {
         }
         var out = JSON.serialize(.array(results))
         out.append(0x0a)
-        FileHandle.standardOutput.write(Data(out))
+        try? FileDescriptorIO.writeAll(1, out)
         return 0
     }
 

@@ -20,7 +20,7 @@ final class OpenAndDownloadTests: XCTestCase {
 
     /// Reads `col` from the main file alone, ignoring any WAL (as a downloader of the bytes would).
     private func mainFileCol() throws -> [SQLiteValue] {
-        let db = try SQLiteConnection(path: Collection.immutableURI(path), readOnly: true)
+        let db = try SQLiteConnection.openImmutable(path: path)
         defer { db.close() }
         return try db.rows("SELECT usn, mod FROM col").first ?? []
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Shared
 
 /// Deck schema-11 JSON (normal and filtered) ⇄ `decks` row (COLLECTION.md §3.2).
@@ -48,7 +48,7 @@ public enum DeckCodec {
     }
 
     static func normalizedComponent(_ comp: String) -> String {
-        let nfc = comp.utf8.allSatisfy({ $0 < 0x80 }) ? comp : comp.precomposedStringWithCanonicalMapping
+        let nfc = comp.nfc
         var scalars = Array(nfc.unicodeScalars.filter { !($0.value < 0x20 || $0.value == 0x7f) })
         func trimmed(_ s: Unicode.Scalar) -> Bool { s.properties.isWhitespace || s == ":" }
         while let f = scalars.first, trimmed(f) { scalars.removeFirst() }

@@ -1,5 +1,5 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
 
 /// Why the media database could not be used.
 public enum MediaDatabaseError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -93,6 +93,7 @@ public final class MediaDatabase {
     }
 
     public func close() { connection.close() }
+    public func releaseMemory() { connection.releaseMemory() }
 
     /// Opens `path`, creating a new database (or upgrading a version-3 one) when needed.
     public static func open(atPath path: String) throws -> MediaDatabase {

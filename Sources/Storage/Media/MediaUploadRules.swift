@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// The limits and name rules of media sync (MEDIA.md §3.3, §6), shared by validation and tests.
 public enum MediaLimits {
@@ -38,7 +38,7 @@ public enum MediaNames {
             return "file name \(quoted(name)) contains a path separator"
         }
         // Compare bytes: Swift's == on strings treats canonically equivalent forms as equal.
-        if Array(name.precomposedStringWithCanonicalMapping.utf8) != bytes {
+        if Array(name.nfc.utf8) != bytes {
             return "file name \(quoted(name)) is not in Unicode NFC form"
         }
         return nil

@@ -1,5 +1,4 @@
 import Crypto
-import Foundation
 
 /// Sort field and checksum of a note's fields, as clients compute them (COLLECTION.md §4.3).
 public enum FieldText {
@@ -49,38 +48,24 @@ public enum FieldText {
         }
     }
 
-    // Media tags with a src/data attribute become " filename " (double-, single- or unquoted value).
-    private static let mediaTags = try! NSRegularExpression(pattern: #"""
-        (?xsi)
-        <\b(?:img|audio|video|object|source)\b
-        (?: [^>] | "[^"]+?" | '[^']+?' )+?
-        \b(?:src|data)\b=
-        (?:
-            " ([^"]+?) " [^>]*>
-          | ' ([^']+?) ' [^>]*>
-          | ([^\x20>]+?) (?: \x20[^>]*> | > )
-        )
-        """#)
-    private static let lock = NSLock()
     private static let mediaTagNames: [[UInt8]] = ["<img", "<audio", "<video", "<object", "<source"].map { Array($0.utf8) }
+    /// "ſ" folds to "s", so `<ſource` is a media tag too.
+    private static let longS: [UInt8] = Array("ſ".utf8)
 
     /// HTML removed (media file names kept), entities decoded, no trimming.
     public static func stripHTMLPreservingMediaFilenames(_ html: String) -> String {
         var text = html
         if text.utf8.contains(UInt8(ascii: "<")) {
             var bytes = Array(text.utf8)
-            if mediaTagNames.contains(where: { containsCaseInsensitive(bytes, $0) }) {
-                lock.lock()
-                let range = NSRange(text.startIndex..., in: text)
-                text = mediaTags.stringByReplacingMatches(in: text, range: range, withTemplate: " $1$2$3 ")
-                lock.unlock()
+            if mediaTagNames.contains(where: { containsCaseInsensitive(bytes, $0) }) || containsCaseInsensitive(bytes, longS) {
+                text = MediaTagRewriter.rewrite(text)
                 bytes = Array(text.utf8)
             }
             text = String(decoding: stripTags(bytes), as: UTF8.self)
         }
         if text.utf8.contains(UInt8(ascii: "&")) {
             if let decoded = decodeEntities(text) {
-                text = decoded.replacingOccurrences(of: "\u{a0}", with: " ")
+                text = String(String.UnicodeScalarView(decoded.unicodeScalars.map { $0 == "\u{a0}" ? " " : $0 }))
             }
         }
         return text

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The day-rollover unbury done at `start` (COLLECTION §4.9): when the scheduler day has moved past
 /// the stored `lastUnburied` day (or more than a week back), buried cards return to the queue of
@@ -65,7 +65,7 @@ extension SyncStore {
     /// A config value that is a JSON integer (or an integral float), else nil.
     func configInt(_ key: String) -> Int64? {
         guard let bytes = try? config(key) else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespaces)
+        let text = String(decoding: bytes, as: UTF8.self).trimmingUnicodeWhitespace
         if let v = Int64(text) { return v }
         if let d = Double(text), d.isFinite, d == d.rounded(), abs(d) < 9e18 { return Int64(d) }
         return nil

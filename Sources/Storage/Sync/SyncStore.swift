@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The normal-sync engine's SQL on one open collection (PROTOCOL §6, COLLECTION §4).
 ///
@@ -225,11 +225,11 @@ public final class SyncStore {
 
     static func normalizeTagName(_ name: String) throws -> String {
         let comps = name.components(separatedBy: "::").map { comp -> String in
-            var c = comp.precomposedStringWithCanonicalMapping
+            var c = comp.nfc
             c = String(String.UnicodeScalarView(c.unicodeScalars.filter {
                 !($0.value < 0x20 || $0.value == 0x7f || $0 == " " || $0 == "\u{3000}")
             }))
-            let trimmed = c.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = c.trimmingUnicodeWhitespace
             return trimmed.isEmpty ? "blank" : trimmed
         }
         let out = comps.joined(separator: "::")

@@ -47,14 +47,8 @@ final class LegacyPayload {
     }
 
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SyncFailure(500, "cannot write a temporary file: \(String(cString: strerror(errno)))")
-            }
-            done += n
+        do { try FileDescriptorIO.writeAll(fd, bytes) } catch {
+            throw SyncFailure(500, "cannot write a temporary file: \(String(cString: strerror(error.code)))")
         }
     }
 

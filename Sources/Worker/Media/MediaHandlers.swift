@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import Shared
 import Storage
@@ -185,16 +185,8 @@ enum MediaUpload {
     }
 
     static func writeAll(_ fd: Int32, _ chunk: UnsafeRawBufferPointer) throws {
-        guard var p = chunk.baseAddress else { return }
-        var left = chunk.count
-        while left > 0 {
-            let n = write(fd, p, left)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SyncFailure(500, "write failed: \(String(cString: strerror(errno)))")
-            }
-            p += n
-            left -= n
+        do { try FileDescriptorIO.writeAll(fd, chunk) } catch {
+            throw SyncFailure(500, "write failed: \(String(cString: strerror(error.code)))")
         }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import Shared
 import Storage
@@ -73,6 +73,11 @@ final class MediaService: Sendable {
             state.db = nil
             return try body()
         }
+    }
+
+    /// Drops the media database's unused cached pages (between requests).
+    func releaseMemory() {
+        state.withLock { state in state.db?.releaseMemory() }
     }
 
     func close() {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 import Shared
 import Storage
@@ -9,7 +9,7 @@ import Storage
 final class UserStore: @unchecked Sendable {
     let folder: String
     let collectionPath: String
-    private let lock = NSLock()
+    private let lock = Lock()
     private var collection: Collection?
 
     init(folder: String) {
@@ -31,6 +31,11 @@ final class UserStore: @unchecked Sendable {
         collection?.close()
         collection = nil
         return try body()
+    }
+
+    /// Drops the collection's unused cached pages (between requests).
+    func releaseMemory() {
+        lock.withLock { collection?.releaseMemory() }
     }
 
     func close() {

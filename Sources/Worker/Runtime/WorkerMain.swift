@@ -1,5 +1,5 @@
 import CShim
-import Foundation
+import FoundationEssentials
 import Glibc
 import Shared
 import Synchronization
@@ -9,6 +9,9 @@ import Synchronization
 enum WorkerMain {
     static func run() -> Int32 {
         signal(SIGPIPE, SIG_IGN)
+        // Few threads, rare large buffers (upload windows, media zips): two arenas, buffers of
+        // 256 KiB and more mapped on their own, and free heap tops above 1 MiB given back.
+        cshim_tune_allocator(2, 256 * 1024, 1024 * 1024)
         let channel = ChannelSocket(fd: WorkerSpawner.channelDescriptor)
         guard fcntl(channel.fd, F_GETFD) >= 0 else {
             complain("anki-sync-worker is started by anki-sync-server, not by hand")
@@ -136,13 +139,18 @@ final class WorkerLoop: Sendable {
     /// idles out nor stops (within the grace time) while it runs.
     private func runMaintenance(id: UInt64, request: MaintenanceRequest) {
         inFlight.add(1, ordering: .relaxed)
-        let thread = Thread { [self] in
-            let reply = MaintenanceHandlers.run(request, context: self.context)
-            _ = try? self.channel.send(.maintenanceDone(id: id, reply: reply))
-            self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
-            self.inFlight.subtract(1, ordering: .relaxed)
+        do {
+            try DetachedThread.start { [self] in
+                let reply = MaintenanceHandlers.run(request, context: self.context)
+                _ = try? self.channel.send(.maintenanceDone(id: id, reply: reply))
+                self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
+                self.inFlight.subtract(1, ordering: .relaxed)
+            }
+        } catch {
+            inFlight.subtract(1, ordering: .relaxed)
+            context.log.error("cannot start a maintenance thread", ["error": .string("\(error)")])
+            _ = try? channel.send(.maintenanceDone(id: id, reply: MaintenanceReply(ok: false, message: "cannot start a thread: \(error)")))
         }
-        thread.start()
     }
 
     /// Threads that serve handed-over connections; kept between requests (starting a thread per
@@ -154,8 +162,18 @@ final class WorkerLoop: Sendable {
         requestThreads.run { [self] in
             self.serve(id: id, fd: fd, prefix: prefix)
             self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
-            self.inFlight.subtract(1, ordering: .relaxed)
+            if self.inFlight.subtract(1, ordering: .relaxed).newValue == 0 { self.releaseIdleMemory() }
         }
+    }
+
+    /// Once nothing is in flight and no sync session is open, gives back what the last request
+    /// left cached: SQLite's unused pages, then the allocator's free pages (a full upload's zstd
+    /// window and buffers would otherwise stay resident in an idle worker until it exits).
+    private func releaseIdleMemory() {
+        guard !context.sessions.hasActiveSession else { return }
+        context.store.releaseMemory()
+        context.media.releaseMemory()
+        cshim_release_free_heap()
     }
 
     private func serve(id: UInt64, fd: Int32, prefix: [UInt8]) {
@@ -202,7 +220,7 @@ final class WorkerLoop: Sendable {
 /// Never queues a job behind another (a request may block for a long time, e.g. on a slow client),
 /// and keeps at most `keepIdle` threads waiting for work.
 final class RequestThreads: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
     /// Jobs handed to idle threads, not yet picked up (never more than the idle threads).
     private var pending: [@Sendable () -> Void] = []
     private var idle = 0
@@ -223,9 +241,12 @@ final class RequestThreads: @unchecked Sendable {
             return
         }
         condition.unlock()
-        let thread = Thread { [self] in self.loop(first: job) }
-        thread.stackSize = stackSize
-        thread.start()
+        do {
+            try DetachedThread.start(stackSize: stackSize) { [self] in self.loop(first: job) }
+        } catch {
+            // No thread to be had (resource limits): run it here rather than drop the connection.
+            job()
+        }
     }
 
     private func loop(first: @escaping @Sendable () -> Void) {

@@ -1,0 +1,73 @@
+import Glibc
+
+/// A pthread mutex (what the worker used Foundation's NSLock for; the worker links only
+/// FoundationEssentials). Not recursive.
+public final class Lock: @unchecked Sendable {
+    fileprivate let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    public init() {
+        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    public func lock() { precondition(pthread_mutex_lock(mutex) == 0, "pthread_mutex_lock failed") }
+    public func unlock() { precondition(pthread_mutex_unlock(mutex) == 0, "pthread_mutex_unlock failed") }
+
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}
+
+/// A mutex with one condition variable: `wait` must be called with the lock held.
+public final class ConditionLock: @unchecked Sendable {
+    private let lockObject = Lock()
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    public init() {
+        precondition(pthread_cond_init(condition, nil) == 0, "pthread_cond_init failed")
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
+    }
+
+    public func lock() { lockObject.lock() }
+    public func unlock() { lockObject.unlock() }
+    public func wait() { precondition(pthread_cond_wait(condition, lockObject.mutex) == 0, "pthread_cond_wait failed") }
+    public func signal() { pthread_cond_signal(condition) }
+}
+
+/// Starts detached OS threads (jobs that may block for a long time, so not Swift concurrency).
+public enum DetachedThread {
+    private final class Job {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+
+    /// Runs `body` on a new detached thread with the given stack size (nil: the system default).
+    public static func start(stackSize: Int? = nil, _ body: @escaping @Sendable () -> Void) throws(SystemError) {
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        defer { pthread_attr_destroy(&attr) }
+        pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
+        if let stackSize { pthread_attr_setstacksize(&attr, max(stackSize, Int(PTHREAD_STACK_MIN))) }
+        let context = Unmanaged.passRetained(Job(body)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, &attr, { raw in
+            let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+            job.body()
+            return nil
+        }, context)
+        if rc != 0 {
+            Unmanaged<Job>.fromOpaque(context).release()
+            throw SystemError("pthread_create", code: rc)
+        }
+    }
+}
