@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "SharedTests", dependencies: ["Shared"], path: "Tests/SharedTests"),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Shared"], path: "Tests/StorageTests"),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "Shared"], path: "Tests/SupervisorTests"),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Shared", "Storage"], path: "Tests/WorkerTests"),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Shared", "Storage", "CShim"], path: "Tests/WorkerTests"),
     ],
     swiftLanguageModes: [.v6]
 )

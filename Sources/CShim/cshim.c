@@ -185,18 +185,21 @@ int cshim_errno(void) { return errno; }
 
 int cshim_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 
-void cshim_release_free_heap(void) {
+int cshim_release_free_heap(size_t min_free) {
 #if defined(__GLIBC__)
-    malloc_trim(0);
+    struct mallinfo2 info = mallinfo2();
+    if (info.fordblks < min_free) return 0;
+    return malloc_trim(0);
+#else
+    (void)min_free;
+    return 0;
 #endif
 }
 
-void cshim_tune_allocator(int max_arenas, int mmap_threshold, int trim_threshold) {
+void cshim_limit_arenas(int max_arenas) {
 #if defined(__GLIBC__)
     mallopt(M_ARENA_MAX, max_arenas);
-    mallopt(M_MMAP_THRESHOLD, mmap_threshold);
-    mallopt(M_TRIM_THRESHOLD, trim_threshold);
 #else
-    (void)max_arenas; (void)mmap_threshold; (void)trim_threshold;
+    (void)max_arenas;
 #endif
 }

@@ -73,7 +73,6 @@ public final class Collection {
 
     /// Closes the connection. Idempotent. The last close checkpoints and removes the `-wal` file.
     public func close() { db.close() }
-    public func releaseMemory() { db.releaseMemory() }
 
     // MARK: Opening
 

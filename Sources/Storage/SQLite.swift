@@ -69,11 +69,6 @@ public final class SQLiteConnection {
 
     deinit { close() }
 
-    /// Returns the page cache's unused pages to the allocator (for a connection about to sit idle).
-    public func releaseMemory() {
-        if let db = handle { sqlite3_db_release_memory(db) }
-    }
-
     /// Closes the connection. Idempotent. Unfinalized statements keep the handle alive until they go.
     public func close() {
         statementCache.removeAll()

@@ -46,15 +46,14 @@ int cshim_set_nonblocking(int fd, int on);
 /// A non-blocking, close-on-exec eventfd (wake-ups between threads and the epoll loop).
 int cshim_eventfd(void);
 
-/// Returns free heap pages to the kernel (glibc malloc_trim; a no-op elsewhere).
-void cshim_release_free_heap(void);
+/// Returns free heap pages to the kernel (glibc malloc_trim) when at least `min_free` bytes are
+/// free in the heap, so that the common case (little free) costs no page faults later.
+/// Returns 1 if it trimmed. A no-op elsewhere.
+int cshim_release_free_heap(size_t min_free);
 
-/// glibc allocator settings for a long-lived process with bursty large buffers: at most
-/// `max_arenas` arenas, allocations from `mmap_threshold` bytes up mapped (and unmapped when
-/// freed), and free memory above `trim_threshold` at the top of a heap returned at once. Fixed
-/// values also stop glibc from raising its thresholds after a large buffer is freed, which would
-/// otherwise keep megabytes resident in an idle process. A no-op elsewhere.
-void cshim_tune_allocator(int max_arenas, int mmap_threshold, int trim_threshold);
+/// Limits glibc malloc to `max_arenas` arenas (a no-op elsewhere). With one arena, malloc_trim
+/// can also shrink the heap's top, which it never does for the extra arenas of other threads.
+void cshim_limit_arenas(int max_arenas);
 
 /// errno as an int (Swift can read errno, but this keeps call sites uniform).
 int cshim_errno(void);

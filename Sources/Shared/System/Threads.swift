@@ -44,6 +44,28 @@ public final class ConditionLock: @unchecked Sendable {
     public func signal() { pthread_cond_signal(condition) }
 }
 
+/// A counting semaphore: `wait` blocks until the count is positive, then takes one.
+public final class CountingSemaphore: @unchecked Sendable {
+    private let condition = ConditionLock()
+    private var count: Int
+
+    public init(value: Int = 0) { count = value }
+
+    public func signal() {
+        condition.lock()
+        count += 1
+        condition.signal()
+        condition.unlock()
+    }
+
+    public func wait() {
+        condition.lock()
+        while count == 0 { condition.wait() }
+        count -= 1
+        condition.unlock()
+    }
+}
+
 /// Starts detached OS threads (jobs that may block for a long time, so not Swift concurrency).
 public enum DetachedThread {
     private final class Job {

@@ -93,7 +93,6 @@ public final class MediaDatabase {
     }
 
     public func close() { connection.close() }
-    public func releaseMemory() { connection.releaseMemory() }
 
     /// Opens `path`, creating a new database (or upgrading a version-3 one) when needed.
     public static func open(atPath path: String) throws -> MediaDatabase {

@@ -1,5 +1,4 @@
 import CShim
-import Dispatch
 import FoundationEssentials
 import Glibc
 import Shared
@@ -39,16 +38,16 @@ final class LoginService: Sendable {
     private let maxQueued: Int
     private let state = Mutex<(jobs: [Job], outcomes: [Outcome])>(([], []))
     /// Counts queued jobs; verifier threads sleep on it.
-    private let pending = DispatchSemaphore(value: 0)
+    private let pending = CountingSemaphore()
 
     init(users: [UserEntry], hashed: Bool, threads: Int, maxQueued: Int) throws(SystemError) {
         table = Mutex(LoginService.makeTable(users: users, hashed: hashed))
         self.maxQueued = maxQueued
         wakeFD = cshim_eventfd()
         guard wakeFD >= 0 else { throw SystemError("eventfd") }
-        for i in 0..<threads {
-            // One long-lived serial queue per verifier: at most `threads` hashes run at once.
-            DispatchQueue(label: "login-\(i)").async { [self] in self.run() }
+        for _ in 0..<threads {
+            // Long-lived verifier threads: at most `threads` hashes run at once.
+            try DetachedThread.start(stackSize: 256 * 1024) { [self] in self.run() }
         }
     }
 

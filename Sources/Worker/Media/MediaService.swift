@@ -75,11 +75,6 @@ final class MediaService: Sendable {
         }
     }
 
-    /// Drops the media database's unused cached pages (between requests).
-    func releaseMemory() {
-        state.withLock { state in state.db?.releaseMemory() }
-    }
-
     func close() {
         state.withLock { state in
             state.db?.close()

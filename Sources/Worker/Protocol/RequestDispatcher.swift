@@ -96,6 +96,7 @@ struct RequestDispatcher {
                   "method": .string(methodName(route)), "status": .of(exchange.status), "in": .of(exchange.bytesIn),
                   "out": .of(exchange.bytesOut), "ms": .of(ms), "error": .string(failureText)]
         if exchange.status >= 500 { context.log.error("request", fields) } else { context.log.info("request", fields) }
+        context.heap.requestFinished(bytesMoved: exchange.bytesIn + exchange.bytesOut)
         if exchange.mustClose || !exchange.bodyFullyRead { return .close }
         return .keepAlive(leftover: reader.leftover)
     }

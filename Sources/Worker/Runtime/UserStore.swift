@@ -33,11 +33,6 @@ final class UserStore: @unchecked Sendable {
         return try body()
     }
 
-    /// Drops the collection's unused cached pages (between requests).
-    func releaseMemory() {
-        lock.withLock { collection?.releaseMemory() }
-    }
-
     func close() {
         lock.lock()
         defer { lock.unlock() }

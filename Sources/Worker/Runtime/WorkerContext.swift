@@ -13,6 +13,7 @@ final class WorkerContext: Sendable {
     let sessions: SyncSessions
     let media: MediaService
     let counters = Mutex(WorkerStats())
+    let heap = HeapRelease()
 
     init(hello: WorkerHello, log: Log) {
         user = hello.user

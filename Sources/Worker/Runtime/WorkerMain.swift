@@ -9,9 +9,8 @@ import Synchronization
 enum WorkerMain {
     static func run() -> Int32 {
         signal(SIGPIPE, SIG_IGN)
-        // Few threads, rare large buffers (upload windows, media zips): two arenas, buffers of
-        // 256 KiB and more mapped on their own, and free heap tops above 1 MiB given back.
-        cshim_tune_allocator(2, 256 * 1024, 1024 * 1024)
+        // Few threads and little contention: one heap, which `HeapRelease` can trim whole.
+        cshim_limit_arenas(1)
         let channel = ChannelSocket(fd: WorkerSpawner.channelDescriptor)
         guard fcntl(channel.fd, F_GETFD) >= 0 else {
             complain("anki-sync-worker is started by anki-sync-server, not by hand")
@@ -97,6 +96,10 @@ final class WorkerLoop: Sendable {
             var pfd = pollfd(fd: channel.fd, events: Int16(POLLIN), revents: 0)
             if poll(&pfd, 1, 1000) == 0 {
                 let now = Int64(WallClock.monotonic() * 1000)
+                if inFlight.load(ordering: .relaxed) == 0 {
+                    context.heap.tick(idleMillis: now - lastActivityMillis.load(ordering: .relaxed),
+                                      sessionOpen: context.sessions.hasActiveSession)
+                }
                 if !idleReported && inFlight.load(ordering: .relaxed) == 0
                     && now - lastActivityMillis.load(ordering: .relaxed) >= idleMillis {
                     // Ask to retire; the supervisor says `shutdown` only if nothing is on its way.
@@ -166,14 +169,10 @@ final class WorkerLoop: Sendable {
         }
     }
 
-    /// Once nothing is in flight and no sync session is open, gives back what the last request
-    /// left cached: SQLite's unused pages, then the allocator's free pages (a full upload's zstd
-    /// window and buffers would otherwise stay resident in an idle worker until it exits).
+    /// Once nothing is in flight and no sync session is open, a large request's buffers go back.
     private func releaseIdleMemory() {
         guard !context.sessions.hasActiveSession else { return }
-        context.store.releaseMemory()
-        context.media.releaseMemory()
-        cshim_release_free_heap()
+        context.heap.becameIdle()
     }
 
     private func serve(id: UInt64, fd: Int32, prefix: [UInt8]) {
