@@ -362,3 +362,28 @@ public final class SQLiteStatement {
         }
     }
 }
+
+extension SQLiteConnection {
+    /// Opens `path` read-only as `immutable` (no locks, no `-wal`/`-shm` created, nothing written
+    /// next to it): for reading files nobody else changes, such as a snapshot kept in a backup folder
+    /// or an upload being validated. `immutable=1` also makes SQLite ignore a WAL-mode header, so the
+    /// main file is read alone.
+    public static func openImmutable(path: String) throws -> SQLiteConnection {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let hex = Array("0123456789ABCDEF".utf8)
+        var uri = "file:"
+        for byte in absolute.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "/"), UInt8(ascii: "-"),
+                 UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                uri.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                uri.unicodeScalars.append("%")
+                uri.unicodeScalars.append(Unicode.Scalar(hex[Int(byte >> 4)]))
+                uri.unicodeScalars.append(Unicode.Scalar(hex[Int(byte & 15)]))
+            }
+        }
+        return try SQLiteConnection(path: uri + "?mode=ro&immutable=1", readOnly: true)
+    }
+}

@@ -33,3 +33,17 @@ func hexBytes(_ hex: String) -> [UInt8] {
 
 /// A fixed creation time: 2026-03-10 12:34:56.789 UTC.
 let testNowMillis: Int64 = 1_773_146_096_789
+
+/// Small deterministic PRNG so failures reproduce.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}

@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Shared
 
 /// Deck schema-11 JSON (normal and filtered) ⇄ `decks` row (COLLECTION.md §3.2).

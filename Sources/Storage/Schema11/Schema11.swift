@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Shared
 
 /// Schema 11 ⇄ 18 (COLLECTION.md §6): what sync protocol versions 8–10 exchange on full sync.

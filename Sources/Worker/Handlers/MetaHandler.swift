@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Shared
 import Storage
 
