@@ -181,6 +181,50 @@ def test_reviews_decks_notetypes_configs_tags(srv, clients, seed_src):
     assert_converged(a, b, tag_registry=False)
 
 
+# Sort fields and checksums: the server recomputes both for every note a client pushes, and a
+# device that downloads the collection later takes them as stored. These first fields steer the
+# reference's media-tag expression and HTML stripping through their corners (quotes, case, the
+# long s, a combining mark before `src`, entities, numbers, unterminated tags).
+TRICKY_FIELDS = [
+    '<img src="a.jpg">',
+    'x<IMG class="c" SRC=\'b c.png\' alt=">">y',
+    '<img alt="src=no" src="yes.jpg">',
+    '<img src="">',
+    '<img \u017frc="long.jpg">',
+    '<img =\u0301src="mark.jpg">',
+    '<audio src=snd.mp3>',
+    '<video data=v.mp4 controls>',
+    '<imgs src="notatag.jpg">',
+    '<img src="unterminated',
+    '<img src="a.jpg"><img src="b.jpg"> and <source src=\'c.ogg\'>',
+    '&nbsp;x &amp; <b>y</b> &bogus; <!-- c --><style>p{}</style>z',
+    '\u01c5 \u00dcbung <br> \u03a3\u03bf\u03c6\u03af\u03b1',
+    '123', '00123', '1.5', '  spaced  ',
+]
+
+
+def test_server_sort_fields_and_checksums_match_the_client(srv, clients):
+    a, _ = pair(srv, clients, "n11", None, "sfld")
+    nt = a.col.models.by_name("Basic")
+    did = a.col.decks.id("Default")
+    nids = []
+    for i, front in enumerate(TRICKY_FIELDS):
+        note = a.col.new_note(nt)
+        note["Front"], note["Back"] = front, f"back {i}"
+        a.col.add_note(note, did)
+        nids.append(note.id)
+    sync_ok(a)                                  # the server computes sfld and csum itself
+    c = clients("sfld-c")
+    c.login(srv, "n11")
+    c.download()                                # C takes the server's stored values
+    q = "select id, sfld, csum from notes where id in (%s) order by id" % ",".join(map(str, nids))
+    ours, theirs = c.col.db.all(q), a.col.db.all(q)
+    assert len(theirs) == len(TRICKY_FIELDS)
+    for (nid, sfld, csum), (_, want_sfld, want_csum) in zip(ours, theirs):
+        front = TRICKY_FIELDS[nids.index(nid)]
+        assert (sfld, csum) == (want_sfld, want_csum), f"{front!r}: server {sfld!r}/{csum}, client {want_sfld!r}/{want_csum}"
+
+
 def test_same_card_reviewed_on_both_sides(srv, clients, seed_src):
     a, b = pair(srv, clients, "n3", seed_src, "rev")
     for c in (a, b):
