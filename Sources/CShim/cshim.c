@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sys/resource.h>
 #include "cshim.h"
 
 #include <errno.h>
@@ -90,6 +91,26 @@ int cshim_accept(int listen_fd) {
         fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     } while (fd < 0 && errno == EINTR);
     return fd;
+}
+
+int cshim_accept_peer(int listen_fd, struct sockaddr *address, socklen_t *length) {
+    int fd;
+    do {
+        fd = accept4(listen_fd, address, length, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+long cshim_raise_nofile(long ceiling) {
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return -1;
+    rlim_t want = lim.rlim_max;
+    if (ceiling > 0 && (want == RLIM_INFINITY || want > (rlim_t)ceiling)) want = (rlim_t)ceiling;
+    if (want > lim.rlim_cur) {
+        lim.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &lim) != 0) getrlimit(RLIMIT_NOFILE, &lim);
+    }
+    return lim.rlim_cur == RLIM_INFINITY ? ceiling : (long)lim.rlim_cur;
 }
 
 int cshim_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }

@@ -10,7 +10,7 @@ enum Command: Equatable {
     case help
     /// Subcommands that talk to a running server over its control socket.
     case status(json: Bool)
-    case restart(user: String)
+    case restart(user: String, now: Bool)
     case reload
     /// Maintenance run by the user's worker: a consistent copy of the user's files, or putting one back.
     case snapshot(user: String, path: String)
@@ -45,9 +45,14 @@ struct Invocation: Equatable {
                 inv.command = .status(json: false)
             case "reload" where inv.command == .serve:
                 inv.command = .reload
+            case "--now":
+                guard case .restart(let user, _) = inv.command else { throw UsageError(description: "--now goes with restart") }
+                inv.command = .restart(user: user, now: true)
             case "restart" where inv.command == .serve:
+                let now = i + 1 < args.count && args[i + 1] == "--now"
+                if now { i += 1 }
                 guard i + 1 < args.count, !args[i + 1].hasPrefix("-") else { throw UsageError(description: "restart needs a user name") }
-                inv.command = .restart(user: args[i + 1])
+                inv.command = .restart(user: args[i + 1], now: now)
                 i += 1
             case "snapshot" where inv.command == .serve, "restore" where inv.command == .serve:
                 guard i + 2 < args.count, !args[i + 1].hasPrefix("-"), !args[i + 2].hasPrefix("-") else {
@@ -70,7 +75,8 @@ struct Invocation: Equatable {
     static let usage = """
         usage: anki-sync-server [--env-file FILE]           run the sync server
                anki-sync-server status [--json]             workers of the running server
-               anki-sync-server restart USER                restart one user's worker
+               anki-sync-server restart [--now] USER        restart one user's worker (after an open sync
+                                                            finishes, unless --now)
                anki-sync-server reload                      re-read users from the --env-file (also SIGHUP)
                anki-sync-server snapshot USER DIR           consistent copy of USER's data into DIR (scripts/backup.sh)
                anki-sync-server restore USER DIR            put a snapshot back (scripts/restore.sh)

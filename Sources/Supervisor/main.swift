@@ -36,7 +36,8 @@ func start() -> Int32 {
         let base = ServerConfig.baseDirectory(environment: env)
         switch invocation.command {
         case .status(let json): return ControlCommands.status(base: base, json: json)
-        case .restart(let user): return ControlCommands.simple(ControlRequest(command: .restart, user: user), base: base)
+        case .restart(let user, let now):
+            return ControlCommands.simple(ControlRequest(command: .restart, user: user, now: now), base: base, timeoutSeconds: 200)
         case .snapshot(let user, let path):
             return ControlCommands.simple(ControlRequest(command: .snapshot, user: user, path: path), base: base, timeoutSeconds: 3600)
         case .restore(let user, let path):

@@ -49,7 +49,7 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertEqual(config.limits, ServerConfig.Limits())
         XCTAssertEqual(config.limits.headTimeoutSeconds, 30)
         XCTAssertEqual(config.limits.maxHeadBytes, 64 * 1024)
-        XCTAssertEqual(config.limits.maxConnections, 256)
+        XCTAssertEqual(config.limits.maxConnections, 0, "0 = sized from the descriptor limit at start")
         XCTAssertEqual(config.limits.maxConcurrentLogins, 2)
         XCTAssertEqual(config.limits.maxQueuedLogins, 64)
         XCTAssertEqual(config.limits.idleConnectionSeconds, 300)
@@ -208,7 +208,7 @@ final class ServerConfigTests: XCTestCase {
         typealias L = ServerConfig.Limits
         let cases: [(String, ClosedRange<Int>, WritableKeyPath<L, Int>)] = [
             ("SYNC_HEAD_TIMEOUT_SECS", 1...3600, \.headTimeoutSeconds),
-            ("SYNC_MAX_CONNECTIONS", 4...100_000, \.maxConnections),
+            ("SYNC_MAX_CONNECTIONS", 0...1_000_000, \.maxConnections),
             ("SYNC_MAX_CONCURRENT_LOGINS", 1...64, \.maxConcurrentLogins),
             ("SYNC_IDLE_CONNECTION_SECS", 1...86400, \.idleConnectionSeconds),
             ("SYNC_BODY_STALL_SECS", 1...3600, \.bodyStallSeconds),

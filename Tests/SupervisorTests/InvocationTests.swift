@@ -120,7 +120,10 @@ final class SubcommandParsingTests: XCTestCase {
         XCTAssertEqual(try Invocation.parse(["status", "--json"]).command, .status(json: true))
         XCTAssertEqual(try Invocation.parse(["--env-file", "/etc/a.env", "reload"]),
                        Invocation(command: .reload, envFile: "/etc/a.env"))
-        XCTAssertEqual(try Invocation.parse(["restart", "alice"]).command, .restart(user: "alice"))
+        XCTAssertEqual(try Invocation.parse(["restart", "alice"]).command, .restart(user: "alice", now: false))
+        XCTAssertEqual(try Invocation.parse(["restart", "--now", "alice"]).command, .restart(user: "alice", now: true))
+        XCTAssertEqual(try Invocation.parse(["restart", "alice", "--now"]).command, .restart(user: "alice", now: true))
+        XCTAssertThrowsError(try Invocation.parse(["status", "--now"]))
     }
 
     func testSubcommandMistakes() {

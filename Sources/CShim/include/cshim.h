@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 
 /// Sends `len` bytes (len >= 1) plus, if fd >= 0, one descriptor as SCM_RIGHTS in a single
 /// sendmsg. Returns bytes sent or -1 with errno set. Never raises SIGPIPE.
@@ -19,6 +20,10 @@ ssize_t cshim_recv_fd(int sock, int *fd, void *buf, size_t cap, int *truncated);
 
 /// accept4 with SOCK_CLOEXEC | SOCK_NONBLOCK.
 int cshim_accept(int listen_fd);
+/* accept4 (non-blocking, close-on-exec) that also returns the peer's address. */
+int cshim_accept_peer(int listen_fd, struct sockaddr *address, socklen_t *length);
+/* Raises RLIMIT_NOFILE's soft limit to its hard limit (at most `ceiling`); returns the soft limit now in force. */
+long cshim_raise_nofile(long ceiling);
 
 /// epoll helpers: events are EPOLLIN=1, EPOLLOUT=4, EPOLLERR=8, EPOLLHUP=16, EPOLLRDHUP=0x2000.
 int cshim_epoll_create(void);

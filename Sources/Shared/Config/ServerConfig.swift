@@ -21,6 +21,8 @@ public struct ServerConfig: Sendable {
     public var limits: Limits
     public var workerBinary: String?
     public var logFormat: LogFormat
+    /// SYNC_IP_HEADER: where client addresses come from (login throttling, log lines).
+    public var clientIPSource: ClientIPSource = .connectInfo
 
     /// Named limits. Each is an environment variable; see README "Limits".
     public struct Limits: Sendable, Equatable, Codable {
@@ -28,8 +30,9 @@ public struct ServerConfig: Sendable {
         public var headTimeoutSeconds: Int = 30
         /// A request head larger than this is refused with 431. Fixed.
         public var maxHeadBytes: Int = 64 * 1024
-        /// SYNC_MAX_CONNECTIONS: open client connections the supervisor holds at once.
-        public var maxConnections: Int = 256
+        /// SYNC_MAX_CONNECTIONS: client connections open at once, wherever they are; 0 = sized
+        /// from the descriptor limit at start.
+        public var maxConnections: Int = 0
         /// SYNC_MAX_CONCURRENT_LOGINS: password verifications running at once (each costs ~0.1 s CPU).
         public var maxConcurrentLogins: Int = 2
         /// Logins waiting for a verifier; beyond this a login gets 503.
@@ -102,7 +105,7 @@ extension ServerConfig {
         let megs = try integer(env, "MAX_SYNC_PAYLOAD_MEGS", default: 100, range: 1...1300)
         var limits = Limits()
         limits.headTimeoutSeconds = try integer(env, "SYNC_HEAD_TIMEOUT_SECS", default: limits.headTimeoutSeconds, range: 1...3600)
-        limits.maxConnections = try integer(env, "SYNC_MAX_CONNECTIONS", default: limits.maxConnections, range: 4...100_000)
+        limits.maxConnections = try integer(env, "SYNC_MAX_CONNECTIONS", default: limits.maxConnections, range: 0...1_000_000)
         limits.maxConcurrentLogins = try integer(env, "SYNC_MAX_CONCURRENT_LOGINS", default: limits.maxConcurrentLogins, range: 1...64)
         limits.idleConnectionSeconds = try integer(env, "SYNC_IDLE_CONNECTION_SECS", default: limits.idleConnectionSeconds, range: 1...86400)
         limits.bodyStallSeconds = try integer(env, "SYNC_BODY_STALL_SECS", default: limits.bodyStallSeconds, range: 1...3600)
@@ -114,8 +117,10 @@ extension ServerConfig {
         default: throw ConfigError("SYNC_LOG_FORMAT", "expected text or json")
         }
         let worker = env["SYNC_WORKER_BIN"].flatMap { $0.isEmpty ? nil : $0 }
-        return ServerConfig(users: users, passwordsHashed: hashed, baseDirectory: base, host: host, port: port,
-                            maxPayloadMegs: megs, limits: limits, workerBinary: worker, logFormat: format)
+        var config = ServerConfig(users: users, passwordsHashed: hashed, baseDirectory: base, host: host, port: port,
+                                  maxPayloadMegs: megs, limits: limits, workerBinary: worker, logFormat: format)
+        config.clientIPSource = try ClientIPSource.parse(env["SYNC_IP_HEADER"])
+        return config
     }
 
     /// SYNC_BASE with its default (`~/.syncserver`) and `~` expanded.

@@ -15,11 +15,14 @@ public struct ControlRequest: Codable, Equatable, Sendable {
     public var user: String?
     /// snapshot: destination folder; restore: snapshot folder.
     public var path: String?
+    /// restart: do not wait for an open sync session to finish.
+    public var now: Bool?
 
-    public init(command: Command, user: String? = nil, path: String? = nil) {
+    public init(command: Command, user: String? = nil, path: String? = nil, now: Bool? = nil) {
         self.command = command
         self.user = user
         self.path = path
+        self.now = now
     }
 }
 
@@ -40,12 +43,33 @@ public struct ServerStatus: Codable, Equatable, Sendable {
     public var version: String
     public var uptimeSeconds: Int
     public var users: [UserStatus]
+    public var connections: ConnectionStatus?
 
-    public init(pid: Int32, version: String, uptimeSeconds: Int, users: [UserStatus]) {
+    public init(pid: Int32, version: String, uptimeSeconds: Int, users: [UserStatus], connections: ConnectionStatus? = nil) {
         self.pid = pid
         self.version = version
         self.uptimeSeconds = uptimeSeconds
         self.users = users
+        self.connections = connections
+    }
+}
+
+/// Client connections by where they are; all of them count toward `limit`.
+public struct ConnectionStatus: Codable, Equatable, Sendable {
+    /// Held by the supervisor: reading a head, a login, idle between requests.
+    public var frontDoor: Int
+    /// Waiting for a worker to take them.
+    public var waiting: Int
+    /// Being served by workers.
+    public var inWorkers: Int
+    /// SYNC_MAX_CONNECTIONS as in force.
+    public var limit: Int
+
+    public init(frontDoor: Int, waiting: Int, inWorkers: Int, limit: Int) {
+        self.frontDoor = frontDoor
+        self.waiting = waiting
+        self.inWorkers = inWorkers
+        self.limit = limit
     }
 }
 

@@ -6,11 +6,15 @@ import Synchronization
 
 /// Verifies passwords on a few dedicated threads, so the accept loop never blocks on PBKDF2
 /// (~0.1 s of CPU each). Results come back through `drain()` after `wakeFD` turns readable.
+/// Waiting checks are taken round-robin by client address, so a flood from one address cannot
+/// make everybody else's login wait behind it.
 final class LoginService: Sendable {
     struct Job: Sendable {
         let connectionID: UInt64
         let userName: String
         let password: String
+        /// The throttle's key for the client address (fairness between addresses).
+        let peer: String
     }
 
     struct Outcome: Sendable {
@@ -36,7 +40,32 @@ final class LoginService: Sendable {
         var hostKey: String
     }
     private let maxQueued: Int
-    private let state = Mutex<(jobs: [Job], outcomes: [Outcome])>(([], []))
+    private let state = Mutex<Queue>(Queue())
+
+    /// Per-address FIFO queues served in turn, and finished checks.
+    struct Queue: Sendable {
+        var byPeer: [String: [Job]] = [:]
+        /// Addresses with waiting jobs, in the order they are served next.
+        var turn: [String] = []
+        var count = 0
+        var outcomes: [Outcome] = []
+
+        mutating func push(_ job: Job) {
+            if byPeer[job.peer, default: []].isEmpty { turn.append(job.peer) }
+            byPeer[job.peer, default: []].append(job)
+            count += 1
+        }
+
+        mutating func pop() -> Job? {
+            guard !turn.isEmpty else { return nil }
+            let peer = turn.removeFirst()
+            var jobs = byPeer[peer] ?? []
+            let job = jobs.removeFirst()
+            if jobs.isEmpty { byPeer[peer] = nil } else { byPeer[peer] = jobs; turn.append(peer) }
+            count -= 1
+            return job
+        }
+    }
     /// Counts queued jobs; verifier threads sleep on it.
     private let pending = CountingSemaphore()
 
@@ -73,8 +102,8 @@ final class LoginService: Sendable {
     /// Queues a verification; false when the queue is full (answer 503).
     func submit(_ job: Job) -> Bool {
         let accepted = state.withLock { s -> Bool in
-            guard s.jobs.count < maxQueued else { return false }
-            s.jobs.append(job)
+            guard s.count < maxQueued else { return false }
+            s.push(job)
             return true
         }
         if accepted { pending.signal() }
@@ -95,7 +124,7 @@ final class LoginService: Sendable {
         while true {
             pending.wait()
             // Verifiers live as long as the process; the supervisor exits without stopping them.
-            guard let job = state.withLock({ $0.jobs.isEmpty ? nil : $0.jobs.removeFirst() }) else { continue }
+            guard let job = state.withLock({ $0.pop() }) else { continue }
             let outcome: Outcome
             let (entry, dummy) = table.withLock { ($0.hashes[job.userName], $0.dummy) }
             if let entry {

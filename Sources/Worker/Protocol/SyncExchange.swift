@@ -54,8 +54,12 @@ final class SyncExchange {
         return false
     }
 
-    /// Legacy requests: the form was read whole before the handler ran.
-    var bodyFullyRead: Bool { isLegacy || body.isDone }
+    /// Legacy requests: the form was read whole before the handler ran — except for GET
+    /// msync/begin, whose body (it should have none) is never read, so the connection must close.
+    var bodyFullyRead: Bool {
+        if isLegacy { return head.method != "GET" || head.bodyFraming == .none }
+        return body.isDone
+    }
 
     /// Counts body bytes read before the exchange existed (a legacy form).
     func addBytesIn(_ n: Int) { bytesIn += n }

@@ -189,16 +189,24 @@ final class WorkerLoop: Sendable {
             s.inFlight = max(0, inFlight.load(ordering: .relaxed) - 1)
             return s
         }
-        switch outcome {
-        case .keepAlive(let leftover) where leftover.count + 16 < ChannelMessage.maxSize:
-            if (try? channel.send(.connectionBack(id: id, leftover: leftover), passing: fd)) != .sent {
-                context.log.warn("could not hand a connection back", ["conn": .of(Int64(id))])
-            }
-        default:
+        // Stats first: the supervisor then knows whether a sync session is still open before it
+        // can route this connection's next request (a pending restart depends on it).
+        if (try? channel.send(.stats(stats))) != .sent {
+            context.log.warn("could not send stats to the supervisor")
+        }
+        var handedBack = false
+        if case .keepAlive(let leftover) = outcome, leftover.count + 16 < ChannelMessage.maxSize {
+            handedBack = (try? channel.send(.connectionBack(id: id, leftover: leftover), passing: fd)) == .sent
+            if !handedBack { context.log.warn("could not hand a connection back; closing it", ["conn": .of(Int64(id))]) }
+        }
+        if !handedBack {
             shutdown(fd, Int32(SHUT_RDWR))
+            // Without a descriptor: tells the supervisor this connection no longer counts as open.
+            if (try? channel.send(.connectionBack(id: id, leftover: []))) != .sent {
+                context.log.warn("could not report a closed connection", ["conn": .of(Int64(id))])
+            }
         }
         close(fd)
-        _ = try? channel.send(.stats(stats))
     }
 
     private func stop(reason: String) -> Int32 {

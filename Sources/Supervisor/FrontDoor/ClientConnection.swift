@@ -2,7 +2,8 @@ import Glibc
 import Shared
 
 /// A client connection while the supervisor owns it: between requests, while it reads a request
-/// head, and while it answers requests it serves itself (health, login, refusals).
+/// head, and while it answers requests it serves itself (health, login, refusals). While a worker
+/// holds the socket, this object waits in the pool with the bytes read so far.
 final class ClientConnection {
     enum State {
         /// Waiting for (the rest of) a request head.
@@ -12,7 +13,7 @@ final class ClientConnection {
         /// Reading a legacy multipart form far enough to find its host key (the bytes stay in
         /// `buffer`, since the worker must receive all of them); for a login, all of it.
         case readingLegacyForm(head: HTTPRequestHead, headLength: Int, scanner: LegacyFormScanner, login: Bool, data: [UInt8])
-        /// A login is being verified on a verifier thread.
+        /// A login is being verified on a verifier thread (or its answer is being held back).
         case verifying
         /// A response is being written; then the connection closes or reads the next head.
         case writing
@@ -20,7 +21,11 @@ final class ClientConnection {
 
     let id: UInt64
     let fd: Int32
+    /// The address that connected (for login throttling and logs).
+    let peer: String
     var state: State = .readingHead
+    /// No request has been read whole yet: the head timer runs from accept, not from the first byte.
+    var fresh: Bool
     /// Bytes received and not yet consumed by a request.
     var buffer: [UInt8]
     /// How much of `buffer` the head scanner has already searched.
@@ -38,6 +43,8 @@ final class ClientConnection {
     var pending: PendingLog?
     /// The login being verified came as a legacy form: answer it uncompressed.
     var legacyLogin = false
+    /// The address a login is throttled and logged under (SYNC_IP_HEADER may name another).
+    var loginPeer: String?
 
     struct PendingLog {
         var method: String
@@ -48,18 +55,28 @@ final class ClientConnection {
         var bytesIn: Int
     }
 
-    init(id: UInt64, fd: Int32, buffer: [UInt8] = [], now: Double) {
+    init(id: UInt64, fd: Int32, peer: String, fresh: Bool, buffer: [UInt8] = [], now: Double) {
         self.id = id
         self.fd = fd
+        self.peer = peer
+        self.fresh = fresh
         self.buffer = buffer
         self.lastActivity = now
-        if !buffer.isEmpty { headStarted = now }
+        if fresh || !buffer.isEmpty { headStarted = now }
+    }
+
+    /// Waiting for a request with nothing of it read: never sent a byte, or idle between requests.
+    /// These are the connections closed first when the table is full.
+    var isSilent: Bool {
+        if case .readingHead = state, buffer.isEmpty { return true }
+        return false
     }
 
     /// Drops `count` consumed bytes from the front of the buffer.
     func consume(_ count: Int) {
         buffer.removeFirst(min(count, buffer.count))
         scanned = 0
+        fresh = false
         headStarted = buffer.isEmpty ? nil : WallClock.monotonic()
     }
 

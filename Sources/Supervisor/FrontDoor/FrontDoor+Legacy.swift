@@ -4,7 +4,7 @@ import Shared
 /// Legacy (sync v8–10) requests carry the host key inside the multipart form, not in a header.
 /// The supervisor reads the form only as far as the key (bounded, so every byte it read fits in
 /// the handover message to the worker) — or whole for a login, which it answers itself.
-extension Supervisor {
+extension FrontDoor {
     /// Head plus form bytes read before the key must have been seen.
     static let legacyFormBound = ChannelMessage.maxSize - 4096
 
@@ -27,13 +27,13 @@ extension Supervisor {
             }
         } catch {
             let reason = (error as? HTTPError)?.reason ?? "\(error)"
-            reject(conn, head: head, status: (error as? HTTPError)?.status ?? 400, reason: "legacy form: \(reason)", close: true)
+            answer(conn, head: head, status: (error as? HTTPError)?.status ?? 400, reason: "legacy form: \(reason)", close: true)
             return
         }
         let total = headLength + scanner.consumed
         if scanner.bodyDone && !scanner.isComplete && (login || scanner.fields.hostKey == nil) {
             // Only reached for an empty body: a body that ends early fails inside `feed`.
-            reject(conn, head: head, status: 400, reason: "legacy form: empty body, expected multipart/form-data", close: false, headLength: total)
+            answer(conn, head: head, status: 400, reason: "legacy form: empty body, expected multipart/form-data", close: false, headLength: total)
             return
         }
         if login {
@@ -48,29 +48,29 @@ extension Supervisor {
                 credentials = try JSONDecoder().decode(Credentials.self, from: Data(json))
             } catch {
                 let reason = (error as? HTTPError)?.reason ?? "\(error)"
-                reject(conn, head: head, status: 400, reason: "legacy login: data is not JSON {\"u\",\"p\"}: \(reason)", close: false, headLength: total)
+                answer(conn, head: head, status: 400, reason: "legacy login: data is not JSON {\"u\",\"p\"}: \(reason)", close: false, headLength: total)
                 return
             }
             conn.consume(total)
-            conn.legacyLogin = true
-            submitLogin(conn, head: head, credentials: credentials, bytesIn: total)
+            submitLogin(conn, head: head, credentials: credentials, bytesIn: total, legacy: true)
             return
         }
         if let key = scanner.fields.hostKey {
-            guard let user = router.user(hostKey: key), let record = workers[user] else {
-                reject(conn, head: head, status: 403, reason: "unknown host key; log in again", close: !scanner.bodyDone, headLength: total)
+            guard let user = router.user(hostKey: key) else {
+                answer(conn, head: head, status: 403, reason: "unknown host key; log in again", close: !scanner.bodyDone, headLength: total)
                 return
             }
             conn.state = .readingHead
-            handOff(conn, to: record)
+            conn.fresh = false
+            handOff(conn, user: user)
             return
         }
         if scanner.bodyDone {
-            reject(conn, head: head, status: 400, reason: "legacy form without a k (or sk) field", close: false, headLength: total)
+            answer(conn, head: head, status: 400, reason: "legacy form without a k (or sk) field", close: false, headLength: total)
             return
         }
         if conn.buffer.count >= Self.legacyFormBound {
-            reject(conn, head: head, status: 400,
+            answer(conn, head: head, status: 400,
                    reason: "legacy form: no k (or sk) field within its first \(Self.legacyFormBound) bytes", close: true)
             return
         }
