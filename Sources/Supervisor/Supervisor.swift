@@ -66,7 +66,7 @@ final class Supervisor {
             let n = poller.wait(timeoutMillis: waitMillis(now: WallClock.monotonic()), into: &tokens, &events)
             for i in 0..<n { dispatch(token: tokens[i], events: events[i]) }
             let now = WallClock.monotonic()
-            frontDoor.releaseHeldReplies(now: now)
+            frontDoor.releaseHeld(now: now)
             if now - lastSweep >= 1 {
                 frontDoor.sweep(now: now)
                 pool.sweep(now: now)

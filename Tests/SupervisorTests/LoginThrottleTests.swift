@@ -3,54 +3,63 @@ import XCTest
 @testable import Supervisor
 
 final class LoginThrottleTests: XCTestCase {
-    /// Admits and fails one login from `peer`, returning the admission.
+    /// Admits one login from `peer` and (unless refused) records its outcome, returning the admission.
     @discardableResult
     func attempt(_ t: inout LoginThrottle, peer: String, name: String = "alice", id: UInt64, now: Double,
                  ok: Bool = false) -> LoginThrottle.Admission {
         let admission = t.admit(peer: peer, connection: id, now: now)
-        if admission == .allow {
-            if ok { _ = t.succeeded(connection: id, name: name, now: now) } else { _ = t.failed(connection: id, name: name, now: now) }
-        }
+        if case .refuse = admission { return admission }
+        if ok { _ = t.succeeded(connection: id, name: name, now: now) } else { _ = t.failed(connection: id, name: name, now: now) }
         return admission
     }
 
-    func testFirstFailuresAreFreeThenBlocksDoubleUpToTheCap() {
+    func testEachFailureDoublesTheBlockShortOnesHoldLongOnesRefuse() {
         var t = LoginThrottle()
-        var now = 1000.0
-        for i in 0..<LoginThrottle.freeFailures {
-            XCTAssertEqual(attempt(&t, peer: "10.0.0.1", id: UInt64(i), now: now), .allow)
+        let now = 1000.0
+        XCTAssertEqual(attempt(&t, peer: "10.0.0.1", id: 1, now: now), .allow)
+        // 0.25 s after the first failure: a login arriving meanwhile waits for the block's end.
+        XCTAssertEqual(t.admit(peer: "10.0.0.1", connection: 2, now: now + 0.1), .hold(until: now + 0.25))
+        t.release(connection: 2)
+        XCTAssertEqual(t.admit(peer: "10.0.0.1", connection: 3, now: now + 0.3), .allow)
+        t.release(connection: 3)
+        var block = 0.25
+        var failures = 1
+        while block * 2 <= LoginThrottle.maxHoldSeconds {
+            attempt(&t, peer: "10.0.0.1", id: 10 + UInt64(failures), now: now)
+            failures += 1
+            block *= 2
+            XCTAssertEqual(t.admit(peer: "10.0.0.1", connection: 99, now: now), .hold(until: now + block), "failure \(failures)")
+            t.release(connection: 99)
         }
-        // The next failure blocks for 1 s, the one after for 2 s, ...
-        XCTAssertEqual(attempt(&t, peer: "10.0.0.1", id: 100, now: now), .allow)
-        XCTAssertEqual(t.admit(peer: "10.0.0.1", connection: 101, now: now + 0.5), .refuse(retryAfter: 1))
-        now += 1.01
-        XCTAssertEqual(attempt(&t, peer: "10.0.0.1", id: 102, now: now), .allow)
-        XCTAssertEqual(t.admit(peer: "10.0.0.1", connection: 103, now: now + 1.5), .refuse(retryAfter: 1))
-        XCTAssertEqual(t.admit(peer: "10.0.0.1", connection: 104, now: now + 0.1), .refuse(retryAfter: 2))
+        attempt(&t, peer: "10.0.0.1", id: 50, now: now)
+        XCTAssertEqual(t.admit(peer: "10.0.0.1", connection: 51, now: now), .refuse(retryAfter: Int(block * 2)))
+        // Guessing on and on: blocks stop growing at the cap.
+        var later = now
         for i in 0..<20 {
-            now += 61
-            attempt(&t, peer: "10.0.0.1", id: 200 + UInt64(i), now: now)
+            later += LoginThrottle.maxBlockSeconds + 1
+            attempt(&t, peer: "10.0.0.1", id: 200 + UInt64(i), now: later)
         }
-        guard case .refuse(let wait) = t.admit(peer: "10.0.0.1", connection: 999, now: now) else {
-            return XCTFail("a guessing address must stay blocked")
-        }
-        XCTAssertEqual(wait, Int(LoginThrottle.maxBlockSeconds), "blocks are capped")
+        XCTAssertEqual(t.admit(peer: "10.0.0.1", connection: 999, now: later), .refuse(retryAfter: Int(LoginThrottle.maxBlockSeconds)))
     }
 
     func testOtherAddressesAreNotBlockedAndSuccessForgives() {
         var t = LoginThrottle()
         for i in 0..<15 { attempt(&t, peer: "10.0.0.1", id: UInt64(i), now: 1000) }
-        XCTAssertNotEqual(t.admit(peer: "10.0.0.1", connection: 50, now: 1000), .allow)
+        guard case .refuse = t.admit(peer: "10.0.0.1", connection: 50, now: 1000) else { return XCTFail("guesser not refused") }
+        XCTAssertTrue(t.hasFailed(peerKey: "10.0.0.1"))
         XCTAssertEqual(t.admit(peer: "10.0.0.2", connection: 51, now: 1000), .allow)
+        XCTAssertFalse(t.hasFailed(peerKey: "10.0.0.2"))
         // The right password from 10.0.0.2 for the attacked name is answered within the name cap.
         let delay = t.succeeded(connection: 51, name: "alice", now: 1000)
         XCTAssertGreaterThan(delay, 0, "recent failures for the name slow its answers a little")
         XCTAssertLessThanOrEqual(delay, LoginThrottle.maxNameDelay)
         // A success clears its own address.
         var u = LoginThrottle()
-        for i in 0..<4 { attempt(&u, peer: "10.0.0.3", id: UInt64(i), now: 1000) }
-        attempt(&u, peer: "10.0.0.3", id: 10, now: 1000, ok: true)
-        for i in 0..<4 { XCTAssertEqual(attempt(&u, peer: "10.0.0.3", id: 20 + UInt64(i), now: 1000), .allow) }
+        attempt(&u, peer: "10.0.0.3", id: 1, now: 1000)
+        attempt(&u, peer: "10.0.0.3", id: 2, now: 1000)
+        attempt(&u, peer: "10.0.0.3", id: 3, now: 1000, ok: true)
+        XCTAssertFalse(u.hasFailed(peerKey: "10.0.0.3"))
+        XCTAssertEqual(u.admit(peer: "10.0.0.3", connection: 4, now: 1000), .allow)
     }
 
     func testNameDelayIsCappedAndDecays() {
@@ -134,5 +143,39 @@ final class SilentQueueTests: XCTestCase {
         q.compact { id, _ in id % 2 == 0 }
         XCTAssertEqual(q.popOldest()?.0, 2)
         XCTAssertEqual(q.popOldest()?.0, 4)
+    }
+}
+
+final class LoginQueueTests: XCTestCase {
+    func job(_ id: UInt64, _ peer: String, suspect: Bool = false) -> LoginQueue.Job {
+        LoginQueue.Job(connectionID: id, userName: "u", password: "p", peer: peer, suspect: suspect)
+    }
+
+    func testCleanAddressesGoFirstAndTakeTurns() {
+        var q = LoginQueue()
+        for i in 0..<5 { q.push(job(UInt64(i), "flood", suspect: true)) }
+        q.push(job(10, "a"))
+        q.push(job(11, "a"))
+        q.push(job(20, "b"))
+        XCTAssertEqual(q.next()?.connectionID, 10)
+        XCTAssertEqual(q.next()?.connectionID, 20, "addresses take turns")
+        XCTAssertEqual(q.next()?.connectionID, 11)
+        XCTAssertEqual(q.next()?.connectionID, 0, "then the failing address")
+        XCTAssertNil(q.next(), "a failing address has one check running at most")
+        q.finished(peer: "flood")
+        XCTAssertEqual(q.next()?.connectionID, 1)
+        XCTAssertEqual(q.count, 3)
+    }
+
+    func testCleanAddressMayRunSeveral() {
+        var q = LoginQueue()
+        q.push(job(1, "a"))
+        q.push(job(2, "a"))
+        XCTAssertEqual(q.next()?.connectionID, 1)
+        XCTAssertEqual(q.next()?.connectionID, 2)
+        XCTAssertEqual(q.running["a"], 2)
+        q.finished(peer: "a")
+        q.finished(peer: "a")
+        XCTAssertNil(q.running["a"])
     }
 }

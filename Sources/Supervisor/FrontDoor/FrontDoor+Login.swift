@@ -56,7 +56,8 @@ extension FrontDoor {
         conn.legacyLogin = legacy
         let peer = peerSource.address(of: head, connectedFrom: conn.peer)
         let now = WallClock.monotonic()
-        if case .refuse(let retryAfter) = throttle.admit(peer: peer, connection: conn.id, now: now) {
+        let admission = throttle.admit(peer: peer, connection: conn.id, now: now)
+        if case .refuse(let retryAfter) = admission {
             log.warn("login throttled", ["user": .string(credentials.u), "peer": .string(peer), "retry_after_s": .of(retryAfter)])
             let reply = HTTPResponse.head(status: 429, headers: [("content-type", "text/plain"), ("retry-after", String(retryAfter)),
                                                                   ("content-length", "0")], close: true)
@@ -68,12 +69,24 @@ extension FrontDoor {
         conn.state = .verifying
         conn.loginPeer = peer
         updateInterest(conn)
-        if !logins.submit(.init(connectionID: conn.id, userName: credentials.u, password: credentials.p,
-                                peer: LoginThrottle.key(forPeer: peer))) {
-            throttle.release(connection: conn.id)
-            conn.state = .readingHead
-            answer(conn, head: head, status: 503, reason: "too many logins at once; try again", close: true)
+        let key = LoginThrottle.key(forPeer: peer)
+        let job = LoginQueue.Job(connectionID: conn.id, userName: credentials.u, password: credentials.p,
+                                 peer: key, suspect: throttle.hasFailed(peerKey: key))
+        if case .hold(let until) = admission {
+            held.append(Held(due: until, connectionID: conn.id, action: .check(job)))
+            return
         }
+        check(job, conn: conn)
+    }
+
+    /// Queues the password check; a full queue is answered 503.
+    private func check(_ job: LoginQueue.Job, conn: ClientConnection) {
+        guard !logins.submit(job) else { return }
+        throttle.release(connection: conn.id)
+        conn.state = .readingHead
+        conn.buffer = []
+        log.warn("login refused: verifier queue full", ["user": .string(job.userName), "peer": .string(conn.peer)])
+        respond(conn, HTTPResponse.text(status: 503, "too many logins at once; try again", close: true), close: true)
     }
 
     /// Verifier results: answer each login, at once or after the throttle's delay for its name.
@@ -102,21 +115,27 @@ extension FrontDoor {
             conn.legacyLogin = false
             conn.loginPeer = nil
             if delay > 0 {
-                heldReplies.append(HeldReply(due: now + delay, connectionID: conn.id, bytes: reply, close: close))
+                held.append(Held(due: now + delay, connectionID: conn.id, action: .reply(reply, close: close)))
             } else {
                 send(login: conn, reply, close: close)
             }
         }
     }
 
-    /// Sends the login replies whose delay has passed.
-    func releaseHeldReplies(now: Double) {
-        guard !heldReplies.isEmpty else { return }
-        let due = heldReplies.filter { $0.due <= now }
-        heldReplies.removeAll { $0.due <= now }
-        for held in due {
-            guard let conn = connections[held.connectionID] else { continue }
-            send(login: conn, held.bytes, close: held.close)
+    /// Runs the held login steps whose time has come.
+    func releaseHeld(now: Double) {
+        guard !held.isEmpty else { return }
+        let due = held.filter { $0.due <= now }
+        held.removeAll { $0.due <= now }
+        for item in due {
+            guard let conn = connections[item.connectionID] else {
+                if case .check = item.action { throttle.release(connection: item.connectionID) }
+                continue
+            }
+            switch item.action {
+            case .check(let job): check(job, conn: conn)
+            case .reply(let bytes, let close): send(login: conn, bytes, close: close)
+            }
         }
     }
 

@@ -25,14 +25,18 @@ final class FrontDoor {
     private(set) var accepting = true
     /// Connections closed by the timers or to make room, logged as one line per sweep.
     private var closedQuietly: [String: Int] = [:]
-    /// Replies held back by login throttling, sent at their time.
-    var heldReplies: [HeldReply] = []
+    /// Login steps held back by throttling: a check waiting for its address's block to end, or
+    /// an answer delayed for its name.
+    var held: [Held] = []
 
-    struct HeldReply {
+    struct Held {
+        enum Action {
+            case check(LoginQueue.Job)
+            case reply([UInt8], close: Bool)
+        }
         let due: Double
         let connectionID: UInt64
-        let bytes: [UInt8]
-        let close: Bool
+        let action: Action
     }
 
     init(listenFD: Int32, poller: Poller, log: Log, config: ServerConfig, maxConnections: Int,
@@ -266,8 +270,8 @@ final class FrontDoor {
         throttle.forgetOld(now: now)
     }
 
-    /// The earliest moment a timer here needs the loop (held login replies), if any.
-    var nextDeadline: Double? { heldReplies.map(\.due).min() }
+    /// The earliest moment a timer here needs the loop (held login steps), if any.
+    var nextDeadline: Double? { held.map(\.due).min() }
 
     /// Stops accepting (server stop) and closes connections waiting for a request.
     func stopAccepting() {

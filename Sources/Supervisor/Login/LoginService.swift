@@ -6,16 +6,10 @@ import Synchronization
 
 /// Verifies passwords on a few dedicated threads, so the accept loop never blocks on PBKDF2
 /// (~0.1 s of CPU each). Results come back through `drain()` after `wakeFD` turns readable.
-/// Waiting checks are taken round-robin by client address, so a flood from one address cannot
-/// make everybody else's login wait behind it.
+/// Waiting checks are ordered by `LoginQueue`, so a flood from one address cannot make everybody
+/// else's login wait behind it.
 final class LoginService: Sendable {
-    struct Job: Sendable {
-        let connectionID: UInt64
-        let userName: String
-        let password: String
-        /// The throttle's key for the client address (fairness between addresses).
-        let peer: String
-    }
+    typealias Job = LoginQueue.Job
 
     struct Outcome: Sendable {
         let connectionID: UInt64
@@ -40,34 +34,10 @@ final class LoginService: Sendable {
         var hostKey: String
     }
     private let maxQueued: Int
-    private let state = Mutex<Queue>(Queue())
-
-    /// Per-address FIFO queues served in turn, and finished checks.
-    struct Queue: Sendable {
-        var byPeer: [String: [Job]] = [:]
-        /// Addresses with waiting jobs, in the order they are served next.
-        var turn: [String] = []
-        var count = 0
-        var outcomes: [Outcome] = []
-
-        mutating func push(_ job: Job) {
-            if byPeer[job.peer, default: []].isEmpty { turn.append(job.peer) }
-            byPeer[job.peer, default: []].append(job)
-            count += 1
-        }
-
-        mutating func pop() -> Job? {
-            guard !turn.isEmpty else { return nil }
-            let peer = turn.removeFirst()
-            var jobs = byPeer[peer] ?? []
-            let job = jobs.removeFirst()
-            if jobs.isEmpty { byPeer[peer] = nil } else { byPeer[peer] = jobs; turn.append(peer) }
-            count -= 1
-            return job
-        }
-    }
-    /// Counts queued jobs; verifier threads sleep on it.
-    private let pending = CountingSemaphore()
+    /// Waiting checks and finished outcomes, guarded by `condition`; verifiers sleep on it.
+    private let condition = ConditionLock()
+    nonisolated(unsafe) private var queue = LoginQueue()
+    nonisolated(unsafe) private var outcomes: [Outcome] = []
 
     init(users: [UserEntry], hashed: Bool, threads: Int, maxQueued: Int) throws(SystemError) {
         table = Mutex(LoginService.makeTable(users: users, hashed: hashed))
@@ -101,30 +71,35 @@ final class LoginService: Sendable {
 
     /// Queues a verification; false when the queue is full (answer 503).
     func submit(_ job: Job) -> Bool {
-        let accepted = state.withLock { s -> Bool in
-            guard s.count < maxQueued else { return false }
-            s.push(job)
-            return true
-        }
-        if accepted { pending.signal() }
-        return accepted
+        condition.lock()
+        defer { condition.unlock() }
+        guard queue.count < maxQueued else { return false }
+        queue.push(job)
+        condition.signal()
+        return true
     }
 
     func drain() -> [Outcome] {
         var counter: UInt64 = 0
         _ = read(wakeFD, &counter, 8)
-        return state.withLock { s in
-            let out = s.outcomes
-            s.outcomes = []
-            return out
-        }
+        condition.lock()
+        defer { condition.unlock() }
+        let out = outcomes
+        outcomes = []
+        return out
     }
 
     private func run() {
+        // Verifiers live as long as the process; the supervisor exits without stopping them.
         while true {
-            pending.wait()
-            // Verifiers live as long as the process; the supervisor exits without stopping them.
-            guard let job = state.withLock({ $0.pop() }) else { continue }
+            condition.lock()
+            var next = queue.next()
+            while next == nil {
+                condition.wait()
+                next = queue.next()
+            }
+            condition.unlock()
+            guard let job = next else { continue }
             let outcome: Outcome
             let (entry, dummy) = table.withLock { ($0.hashes[job.userName], $0.dummy) }
             if let entry {
@@ -134,7 +109,12 @@ final class LoginService: Sendable {
                 _ = dummy.verify(job.password)
                 outcome = Outcome(connectionID: job.connectionID, hostKey: nil, userName: job.userName)
             }
-            state.withLock { $0.outcomes.append(outcome) }
+            condition.lock()
+            outcomes.append(outcome)
+            queue.finished(peer: job.peer)
+            // The finished address may have another check waiting.
+            condition.signal()
+            condition.unlock()
             var one: UInt64 = 1
             _ = write(wakeFD, &one, 8)
         }

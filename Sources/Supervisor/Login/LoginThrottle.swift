@@ -2,17 +2,21 @@ import Glibc
 
 /// Makes password guessing expensive without letting anyone lock a family member out.
 ///
-/// - Per peer address (IPv6: per /64): a few failures are free; after that each failure blocks the
-///   address for twice as long as the previous one (1 s, 2 s, 4 s … capped), and a blocked address
-///   gets 429 without a password check. At most `maxInFlightPerPeer` checks per address wait or
-///   run at once (and the verifiers take addresses in turn), so one address cannot fill the queue. A success clears the address.
+/// - Per peer address (IPv6: per /64): each failure blocks the address for twice as long as the
+///   previous one (0.25 s, 0.5 s, 1 s … capped at `maxBlockSeconds`). A login that arrives during
+///   a short block is held until it ends (a typo costs a moment, not a refusal); during a long
+///   one it gets 429 without a password check. At most `maxInFlightPerPeer` checks per address
+///   wait or run at once, and `LoginQueue` puts clean addresses first. A success clears the address.
 /// - Per user name (known or not, so names are not revealed): recent failures from anywhere delay
 ///   the answer for that name a little (capped at `maxNameDelay`), never refuse it: an attacker
 ///   spread over many addresses cannot shut the real user out.
 /// Pure bookkeeping with explicit time, so it is tested alone.
 struct LoginThrottle {
-    static let freeFailures = 10
+    /// The first failure's block; each further failure doubles it.
+    static let firstBlockSeconds = 0.25
     static let maxBlockSeconds = 60.0
+    /// Blocks up to this long hold the login instead of refusing it.
+    static let maxHoldSeconds = 5.0
     static let maxInFlightPerPeer = 8
     /// Seconds added to a name's answers per recent failure, and their cap.
     static let nameDelayPerFailure = 0.05
@@ -37,6 +41,8 @@ struct LoginThrottle {
 
     enum Admission: Equatable {
         case allow
+        /// Check it once the address's block ends (monotonic time).
+        case hold(until: Double)
         /// Seconds the client should wait (the Retry-After value).
         case refuse(retryAfter: Int)
     }
@@ -56,15 +62,18 @@ struct LoginThrottle {
     mutating func admit(peer address: String, connection: UInt64, now: Double) -> Admission {
         let key = Self.key(forPeer: address)
         var peer = peers[key] ?? Peer()
-        if peer.blockedUntil > now {
+        if peer.blockedUntil - now > Self.maxHoldSeconds {
             return .refuse(retryAfter: Int((peer.blockedUntil - now).rounded(.up)))
         }
         if peer.inFlight >= Self.maxInFlightPerPeer { return .refuse(retryAfter: 1) }
         peer.inFlight += 1
         store(peer, key)
         checking[connection] = key
-        return .allow
+        return peer.blockedUntil > now ? .hold(until: peer.blockedUntil) : .allow
     }
+
+    /// The address has failed since its last success (its checks wait behind clean ones).
+    func hasFailed(peerKey: String) -> Bool { (peers[peerKey]?.failures ?? 0) > 0 }
 
     /// A correct password: the address is forgiven. Returns the delay for the answer.
     mutating func succeeded(connection: UInt64, name: String, now: Double) -> Double {
@@ -84,10 +93,8 @@ struct LoginThrottle {
             peer.inFlight = max(0, peer.inFlight - 1)
             peer.failures += 1
             peer.lastFailure = now
-            if peer.failures > Self.freeFailures {
-                let block = min(Self.maxBlockSeconds, Glibc.pow(2.0, Double(peer.failures - Self.freeFailures - 1)))
-                peer.blockedUntil = now + block
-            }
+            let block = min(Self.maxBlockSeconds, Self.firstBlockSeconds * Glibc.pow(2.0, Double(peer.failures - 1)))
+            peer.blockedUntil = max(peer.blockedUntil, now + block)
             store(peer, key)
         }
         let delay = nameDelay(name, now: now)
