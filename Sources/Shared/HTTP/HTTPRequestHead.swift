@@ -51,17 +51,6 @@ public enum BodyFraming: Sendable, Equatable {
     case chunked
 }
 
-/// A request the server refuses, with the status to answer.
-public struct HTTPError: Error, CustomStringConvertible, Equatable {
-    public var status: Int
-    public var reason: String
-    public init(_ status: Int, _ reason: String) {
-        self.status = status
-        self.reason = reason
-    }
-    public var description: String { "\(status) \(reason)" }
-}
-
 public enum HTTPHeadParser {
     /// The offset just past the blank line ending the head, if the buffer holds a complete head.
     /// `searchFrom` lets a caller skip bytes it already scanned.
