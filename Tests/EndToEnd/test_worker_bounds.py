@@ -16,7 +16,7 @@ from helpers import (HOST, RawConn, add_basic_notes, http_request, meta, require
 pytestmark = pytest.mark.ours_only
 
 USERS = ["alice:pw", "bob:pw2"]
-MAX_REQUESTS = 8          # SYNC_WORKER_MAX_REQUESTS default
+MAX_REQUESTS = 4          # SYNC_WORKER_MAX_REQUESTS (default 8): the setting reaches the worker
 WAITING = 4 * MAX_REQUESTS
 STALLED = 100
 
@@ -45,7 +45,7 @@ def stalled_upload(port: int, hkey: str) -> socket.socket:
 
 
 def test_stalled_uploads_are_bounded_and_others_sync(make_server, clients):
-    srv = make_server(USERS)
+    srv = make_server(USERS, env={"SYNC_WORKER_MAX_REQUESTS": str(MAX_REQUESTS)})
     assert meta(srv.port, srv.hkey("alice")).status == 200
     pid = srv.workers()["alice"]
     sockets = [stalled_upload(srv.port, srv.hkey("alice")) for _ in range(STALLED)]

@@ -51,6 +51,19 @@ public enum BodyFraming: Sendable, Equatable {
     case chunked
 }
 
+/// The one error type whose status and reason the client sees: a request the server refuses
+/// (bad framing, bad data, over a limit, busy). Server-side faults are not `HTTPError`s; the
+/// worker reports those as "internal error <id>" and logs the detail.
+public struct HTTPError: Error, CustomStringConvertible, Equatable {
+    public var status: Int
+    public var reason: String
+    public init(_ status: Int, _ reason: String) {
+        self.status = status
+        self.reason = reason
+    }
+    public var description: String { "\(status) \(reason)" }
+}
+
 public enum HTTPHeadParser {
     /// The offset just past the blank line ending the head, if the buffer holds a complete head.
     /// `searchFrom` lets a caller skip bytes it already scanned.

@@ -67,10 +67,7 @@ struct RequestDispatcher {
             legacyBytes = parsed.bodyBytes
         }
         // The supervisor routed this request here; check again, so a worker only ever serves its own user.
-        guard header.hostKey == context.hostKey else {
-            context.log.warn("request with another user's key refused", ["user": .string(context.user)])
-            throw HTTPError(403, "403")
-        }
+        guard header.hostKey == context.hostKey else { throw HTTPError(403, "403") }
         let exchange = SyncExchange(head: head, headBytes: raw.count, header: header, route: route, reader: reader, framing: framing)
         return (exchange, legacyBytes)
     }

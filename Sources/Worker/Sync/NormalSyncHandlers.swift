@@ -6,8 +6,8 @@ import Storage
 /// `SyncSessions.abortAny`.
 ///
 /// Every step runs under the user's collection lock, inside the session's one transaction. A step
-/// that fails drops the session (rollback) and answers 400; the stored file is then as before
-/// `start`. Request bodies are read before the lock is taken and replies sent after it is released.
+/// that fails drops the session (rollback) and answers 400 when the client's data is at fault
+/// (500 with an error id for a server fault); the stored file is then as before `start`. Request bodies are read before the lock is taken and replies sent after it is released.
 enum NormalSyncHandlers {
     /// Objects per server chunk (the reference's CHUNK_SIZE).
     static let chunkSize = 250
