@@ -180,6 +180,7 @@ final class WorkerLoop: Sendable {
         _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
         shutdown(fd, Int32(SHUT_RDWR))
         close(fd)
+        reportClosed(id)
         finished()
     }
 
@@ -209,6 +210,9 @@ final class WorkerLoop: Sendable {
             s.inFlight = max(0, inFlight.load(ordering: .relaxed) - 1)
             return s
         }
+        // Stats first: the supervisor then knows whether a sync session is still open before it
+        // can route this connection's next request.
+        report(.stats(stats), what: "stats")
         var handedBack = false
         if case .keepAlive(let leftover) = outcome, leftover.count + 16 < ChannelMessage.maxSize {
             handedBack = report(.connectionBack(id: id, leftover: leftover), passing: fd, what: "connection hand-back")
@@ -220,7 +224,13 @@ final class WorkerLoop: Sendable {
         }
         if !handedBack { shutdown(fd, Int32(SHUT_RDWR)) }
         close(fd)
-        report(.stats(stats), what: "stats")
+        if !handedBack { reportClosed(id) }
+    }
+
+    /// Tells the supervisor a connection it handed over is closed (a hand-back without a
+    /// descriptor), so it stops counting it as open.
+    private func reportClosed(_ id: UInt64) {
+        report(.connectionBack(id: id, leftover: []), what: "closed connection")
     }
 
     /// Connections closed because the supervisor could not take them back.
