@@ -55,6 +55,8 @@ final class ServerConfigTests: XCTestCase {
         XCTAssertEqual(config.limits.idleConnectionSeconds, 300)
         XCTAssertEqual(config.limits.bodyStallSeconds, 60)
         XCTAssertEqual(config.limits.workerIdleSeconds, 300)
+        XCTAssertEqual(config.limits.maxWorkerRequests, 8)
+        XCTAssertEqual(config.limits.maxWaitingWorkerRequests, 32)
     }
 
     func testBaseFollowsHome() throws {
@@ -213,6 +215,7 @@ final class ServerConfigTests: XCTestCase {
             ("SYNC_IDLE_CONNECTION_SECS", 1...86400, \.idleConnectionSeconds),
             ("SYNC_BODY_STALL_SECS", 1...3600, \.bodyStallSeconds),
             ("SYNC_WORKER_IDLE_SECS", 1...(86400 * 30), \.workerIdleSeconds),
+            ("SYNC_WORKER_MAX_REQUESTS", 1...256, \.maxWorkerRequests),
         ]
         for (variable, range, keyPath) in cases {
             // Both bounds and a middle value are taken, and only that field changes.

@@ -10,7 +10,7 @@ final class SyncRouteTests: XCTestCase {
         }
     }
 
-    func failure(_ method: String, _ path: String, file: StaticString = #filePath, line: UInt = #line) -> SyncRoute.Failure? {
+    func failure(_ method: String, _ path: String, file: StaticString = #filePath, line: UInt = #line) -> HTTPError? {
         do {
             let route = try SyncRoute.resolve(method: method, path: path[...])
             XCTFail("\(method) \(path) resolved to \(route)", file: file, line: line)
@@ -84,6 +84,12 @@ final class SyncRouteTests: XCTestCase {
         XCTAssertEqual(resolve("POST", "/a/b/c/msync/downloadFiles"), .media(.downloadFiles))
         XCTAssertEqual(resolve("GET", "/anki/msync/begin"), .media(.begin))
         XCTAssertEqual(resolve("POST", "//sync/upload"), .sync(.upload))
+    }
+
+    func testMethodNames() {
+        XCTAssertEqual(SyncRoute.sync(.meta).methodName, "meta")
+        XCTAssertEqual(SyncRoute.media(.begin).methodName, "msync/begin")
+        XCTAssertEqual(SyncRoute.health.methodName, "health")
     }
 
     func testNotFound() {

@@ -43,6 +43,12 @@ public struct ServerConfig: Sendable {
         public var bodyStallSeconds: Int = 60
         /// SYNC_WORKER_IDLE_SECS: a worker with no request for this long exits.
         public var workerIdleSeconds: Int = 300
+        /// SYNC_WORKER_MAX_REQUESTS: requests one user's worker serves at once; as many again
+        /// times `waitingPerRequestSlot` wait for a turn, further ones get 503.
+        public var maxWorkerRequests: Int = 8
+        /// Requests allowed to wait per serving slot (fixed).
+        public static let waitingPerRequestSlot = 4
+        public var maxWaitingWorkerRequests: Int { maxWorkerRequests * Self.waitingPerRequestSlot }
         public init() {}
     }
 
@@ -110,6 +116,7 @@ extension ServerConfig {
         limits.idleConnectionSeconds = try integer(env, "SYNC_IDLE_CONNECTION_SECS", default: limits.idleConnectionSeconds, range: 1...86400)
         limits.bodyStallSeconds = try integer(env, "SYNC_BODY_STALL_SECS", default: limits.bodyStallSeconds, range: 1...3600)
         limits.workerIdleSeconds = try integer(env, "SYNC_WORKER_IDLE_SECS", default: limits.workerIdleSeconds, range: 1...86400 * 30)
+        limits.maxWorkerRequests = try integer(env, "SYNC_WORKER_MAX_REQUESTS", default: limits.maxWorkerRequests, range: 1...256)
         let format: LogFormat
         switch env["SYNC_LOG_FORMAT"] ?? "text" {
         case "text": format = .text

@@ -51,7 +51,9 @@ public enum BodyFraming: Sendable, Equatable {
     case chunked
 }
 
-/// A request the server refuses, with the status to answer.
+/// The one error type whose status and reason the client sees: a request the server refuses
+/// (bad framing, bad data, over a limit, busy). Server-side faults are not `HTTPError`s; the
+/// worker reports those as "internal error <id>" and logs the detail.
 public struct HTTPError: Error, CustomStringConvertible, Equatable {
     public var status: Int
     public var reason: String

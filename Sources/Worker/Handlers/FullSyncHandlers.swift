@@ -17,7 +17,7 @@ enum FullSyncHandlers {
         let store = context.store
         let tempPath = store.folder + "/\(UserStore.uploadPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(tempPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SyncFailure(500, "cannot create a temporary file: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw InternalError("cannot create a temporary file: \(String(cString: strerror(errno)))") }
         var fdOpen = true
         defer {
             if fdOpen { close(fd) }
@@ -26,15 +26,7 @@ enum FullSyncHandlers {
         var written = 0
         do {
             try exchange.streamBody(decompressedLimit: limit, compressedLimit: limit) { chunk in
-                var done = 0
-                while done < chunk.count {
-                    let n = write(fd, chunk.baseAddress! + done, chunk.count - done)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw SyncFailure(200, "write failed: \(String(cString: strerror(errno)))")
-                    }
-                    done += n
-                }
+                try FileDescriptorIO.writeAll(fd, chunk)
                 written += chunk.count
             }
         } catch ZstdError.outputLimit {
@@ -44,12 +36,11 @@ enum FullSyncHandlers {
             try exchange.respond(text: tooLargeText(limit: limit, megs: context.maxPayloadMegs))
             return
         } catch let error as ZstdError {
-            context.log.warn("upload refused: bad zstd body", ["user": .string(context.user), "error": .string("\(error)")])
-            if !exchange.bodyFullyRead && !exchange.discardBody(limit: discardAfterLimitBytes) { exchange.mustClose = true }
-            try exchange.respond(text: corruptText)
-            return
-        } catch let failure as SyncFailure where failure.status == 200 {
-            context.log.error("upload failed", ["user": .string(context.user), "error": .string(failure.message)])
+            // Not a zstd stream at all: a bad request, as for the reference (not "corrupt").
+            throw HTTPError(400, "upload: request body: \(error)")
+        } catch let error as SystemError {
+            // The temporary file could not be written (disk full): the client is told the upload failed.
+            context.log.error("upload failed", ["user": .string(context.user), "error": .string("\(error)")])
             if !exchange.discardBody(limit: discardAfterLimitBytes) { exchange.mustClose = true }
             try exchange.respond(text: corruptText)
             return
@@ -85,7 +76,7 @@ enum FullSyncHandlers {
             unlink(target + "-wal")
             unlink(target + "-shm")
             guard rename(tempPath, target) == 0 else {
-                throw SyncFailure(500, "cannot replace the collection: \(String(cString: strerror(errno)))")
+                throw InternalError("cannot replace the collection: \(String(cString: strerror(errno)))")
             }
             syncDirectory(store.folder)
         }
@@ -103,34 +94,42 @@ enum FullSyncHandlers {
             try LegacyFullSync.download(exchange, context: context)
             return
         }
-        _ = try exchange.readBody(limit: 64 * 1024)
+        let body = try exchange.readBody(limit: RequestLimits.bodyLimit(.download, payloadLimit: context.maxDecompressedBytes))
+        try SyncWire.requireEmptyRequest(body, "download")
         context.sessions.abortAny(reason: "download")
         let store = context.store
-        // Bump usn/mod and checkpoint, then stream the file while holding the lock, so no write
-        // (and no checkpoint) can change the bytes under the reader.
         _ = try store.withCollection { collection in
             try collection.prepareForDownload(nowMillis: WallClock.nowMillis())
         }
-        try store.exclusive { try sendFile(store.collectionPath, what: "the collection", exchange: exchange) }
+        // Copy under the lock (nothing can change the bytes meanwhile), stream outside it: a
+        // device reading slowly never holds up this user's other requests.
+        let copy = try store.exclusive { try CollectionCopy.anonymousCopy(of: store.collectionPath, folder: store.folder) }
+        defer { close(copy) }
+        try sendFile(copy, what: "the collection", exchange: exchange)
     }
 
     /// Streams a whole file as the response (compressed as it is read, never held in memory).
     static func sendFile(_ path: String, what: String, exchange: SyncExchange) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SyncFailure(500, "cannot open \(what): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw InternalError("cannot open \(what): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        try sendFile(fd, what: what, exchange: exchange)
+    }
+
+    /// Streams an open file from its start.
+    static func sendFile(_ fd: Int32, what: String, exchange: SyncExchange) throws {
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SyncFailure(500, "cannot stat \(what)") }
+        guard fstat(fd, &st) == 0 else { throw InternalError("cannot stat \(what)") }
         let size = Int(st.st_size)
         var block = [UInt8](repeating: 0, count: 1 << 20)
         try exchange.respondStream(originalSize: size) { emit in
-            var remaining = size
-            while remaining > 0 {
-                let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, remaining)) }
+            var offset = 0
+            while offset < size {
+                let n = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, size - offset), off_t(offset)) }
                 if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw SyncFailure(500, "\(what) shrank while sending") }
+                guard n > 0 else { throw InternalError("\(what) shrank while sending") }
                 try block.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-                remaining -= n
+                offset += n
             }
         }
     }

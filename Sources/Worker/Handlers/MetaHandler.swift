@@ -5,19 +5,19 @@ import Storage
 enum MetaHandler {
 
     static func handle(_ exchange: SyncExchange, context: WorkerContext) throws {
-        let body = try exchange.readBody(limit: context.maxDecompressedBytes)
+        let body = try exchange.readBody(limit: RequestLimits.bodyLimit(.meta, payloadLimit: context.maxDecompressedBytes))
         guard case .object(let request)? = try? JSON.parse(body) else {
-            throw SyncFailure(400, "meta: body is not valid JSON {\"v\",\"cv\"}")
+            throw HTTPError(400, "meta: body is not valid JSON {\"v\",\"cv\"}")
         }
         var bodyVersion: Int?
         switch request["v"] {
         case .int(let v)?: bodyVersion = Int(exactly: v)
         case nil, .null?: bodyVersion = nil
-        default: throw SyncFailure(400, "meta: v must be an integer")
+        default: throw HTTPError(400, "meta: v must be an integer")
         }
         let version = bodyVersion ?? exchange.header.version
         guard SyncHeader.supportedVersions.contains(version) else {
-            throw SyncFailure(501, "sync version \(version) is not supported; please update Anki")
+            throw HTTPError(501, "sync version \(version) is not supported; please update Anki")
         }
         context.sessions.abortAny(reason: "meta")
         let (meta, gate) = try context.store.withCollection { collection in

@@ -39,7 +39,7 @@ final class LegacyPayload {
             let path = folder + "/\(UserStore.uploadPrefix)form-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
             fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             if fd >= 0 { unlink(path) }
-            guard fd >= 0 else { throw SyncFailure(500, "cannot create a temporary file: \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw InternalError("cannot create a temporary file: \(String(cString: strerror(errno)))") }
             try memory.withUnsafeBytes { try Self.writeAll(fd, $0) }
             memory = []
         }
@@ -48,7 +48,7 @@ final class LegacyPayload {
 
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
         do { try FileDescriptorIO.writeAll(fd, bytes) } catch {
-            throw SyncFailure(500, "cannot write a temporary file: \(String(cString: strerror(error.code)))")
+            throw InternalError("cannot write a temporary file: \(String(cString: strerror(error.code)))")
         }
     }
 
@@ -63,7 +63,7 @@ final class LegacyPayload {
         while offset < size {
             let n = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw SyncFailure(500, "temporary file shrank") }
+            guard n > 0 else { throw InternalError("temporary file shrank") }
             try block.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             offset += n
         }
@@ -87,7 +87,7 @@ final class LegacyPayload {
             try readRaw { try gzip.feed($0, sink: sink) }
             try gzip.finish()
         } catch let error as GzipError {
-            throw SyncFailure(400, "data field (c is not \"0\"): \(error)")
+            throw HTTPError(400, "data field (c is not \"0\"): \(error)")
         }
     }
 }
@@ -100,7 +100,7 @@ enum LegacyRequest {
         var bodyBytes: Int
     }
 
-    static func read(head: HTTPRequestHead, route: SyncRoute, reader: SocketReader, folder: String, bodyLimit: Int) throws -> Parsed {
+    static func read(head: HTTPRequestHead, route: SyncRoute, reader: RequestReader, folder: String, bodyLimit: Int) throws -> Parsed {
         if head.method == "GET" {
             let fields = LegacyFields(query: head.query)
             guard let v = fields.clientVersion else { throw HTTPError(400, "legacy GET msync/begin needs the query parameters k and v") }

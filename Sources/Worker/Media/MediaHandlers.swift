@@ -8,7 +8,7 @@ import Storage
 enum MediaHandlers {
     static func handle(_ method: MediaMethod, _ exchange: SyncExchange, context: WorkerContext) throws {
         if exchange.head.method == "GET" && !exchange.isLegacy {
-            throw SyncFailure(400, "GET msync/begin is the legacy form: send k and v in the query, without an anki-sync header")
+            throw HTTPError(400, "GET msync/begin is the legacy form: send k and v in the query, without an anki-sync header")
         }
         switch method {
         case .begin: try begin(exchange, context: context)
@@ -25,7 +25,7 @@ enum MediaHandlers {
     static func decode<T: Decodable>(_ type: T.Type, _ exchange: SyncExchange, what: String) throws -> T {
         let body = try exchange.readBody(limit: requestLimit)
         do { return try JSONDecoder().decode(T.self, from: Data(body)) } catch {
-            throw SyncFailure(400, "\(methodName(exchange)): body is not \(what)")
+            throw HTTPError(400, "\(methodName(exchange)): body is not \(what)")
         }
     }
 
@@ -42,7 +42,7 @@ enum MediaHandlers {
 
     static func begin(_ exchange: SyncExchange, context: WorkerContext) throws {
         let request = try decode(BeginRequest.self, exchange, what: "JSON {\"v\": client version}")
-        guard let version = request.v, !version.isEmpty else { throw SyncFailure(400, "begin: missing client version \"v\"") }
+        guard let version = request.v, !version.isEmpty else { throw HTTPError(400, "begin: missing client version \"v\"") }
         let usn = try context.media.currentUsn()
         try respond(exchange, data: "{\"usn\":\(usn),\"sk\":\(jsonString(context.hostKey))}")
     }
@@ -99,9 +99,9 @@ enum MediaUpload {
                 written += chunk.count
             }
         } catch ZstdError.outputLimit {
-            throw SyncFailure(400, "upload refused: the body is larger than \(limit) bytes")
+            throw HTTPError(400, "upload refused: the body is larger than \(limit) bytes")
         } catch let error as ZstdError {
-            throw SyncFailure(400, "upload refused: request body: \(error)")
+            throw HTTPError(400, "upload refused: request body: \(error)")
         }
         // 2. Check everything and stage the new files; nothing is applied yet.
         let staged: [MediaService.StagedChange]
@@ -109,9 +109,9 @@ enum MediaUpload {
             let zip = try ZipReader(fd: fd)
             staged = try stage(zip, media: media)
         } catch let error as ZipError {
-            throw SyncFailure(400, "upload refused: \(error.reason)")
+            throw HTTPError(400, "upload refused: \(error.reason)")
         } catch let error as MediaUploadError {
-            throw SyncFailure(400, "upload refused: \(error.reason)")
+            throw HTTPError(400, "upload refused: \(error.reason)")
         }
         // 3. One transaction; then the files move into place.
         let usn = try media.apply(staged)
@@ -156,7 +156,7 @@ enum MediaUpload {
                 }
                 let path = media.newStagingPath()
                 let out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                guard out >= 0 else { throw SyncFailure(500, "cannot create a staging file: \(String(cString: strerror(errno)))") }
+                guard out >= 0 else { throw InternalError("cannot create a staging file: \(String(cString: strerror(errno)))") }
                 staged.append(.init(change: .delete(name: item.name), stagedPath: path))
                 var hasher = MediaHasher()
                 let size: Int
@@ -167,7 +167,7 @@ enum MediaUpload {
                         try writeAll(out, chunk)
                     }
                     if MediaService.syncStagedFiles && fdatasync(out) != 0 {
-                        throw SyncFailure(500, "cannot flush a staging file: \(String(cString: strerror(errno)))")
+                        throw InternalError("cannot flush a staging file: \(String(cString: strerror(errno)))")
                     }
                     // `read` checked the content against the member's CRC-32: keep it for downloads.
                     ChecksumCache.store(fd: out, crc: member.crc32)
@@ -186,7 +186,7 @@ enum MediaUpload {
 
     static func writeAll(_ fd: Int32, _ chunk: UnsafeRawBufferPointer) throws {
         do { try FileDescriptorIO.writeAll(fd, chunk) } catch {
-            throw SyncFailure(500, "write failed: \(String(cString: strerror(error.code)))")
+            throw InternalError("write failed: \(String(cString: strerror(error.code)))")
         }
     }
 }
@@ -204,7 +204,7 @@ enum MediaDownload {
     static func handle(_ exchange: SyncExchange, context: WorkerContext) throws {
         let request = try MediaHandlers.decode(Request.self, exchange, what: "JSON {\"files\": [file names]}")
         guard request.files.count <= MediaLimits.maxEntriesPerZip else {
-            throw SyncFailure(400, "downloadFiles: \(request.files.count) files requested; at most \(MediaLimits.maxEntriesPerZip) per request")
+            throw HTTPError(400, "downloadFiles: \(request.files.count) files requested; at most \(MediaLimits.maxEntriesPerZip) per request")
         }
         let media = context.media
         // Under the lock: which files, and their descriptors (a later replace renames a new file
@@ -215,14 +215,14 @@ enum MediaDownload {
             do {
                 for name in request.files {
                     guard let entry = try db.liveEntry(named: name) else {
-                        throw SyncFailure(409, "downloadFiles: \(MediaHandlers.jsonString(name)) is not a current file on the server")
+                        throw HTTPError(409, "downloadFiles: \(MediaHandlers.jsonString(name)) is not a current file on the server")
                     }
                     let fd = open("\(media.mediaFolder)/\(name)", O_RDONLY | O_CLOEXEC)
                     if fd < 0 {
                         let err = errno
-                        guard err == ENOENT else { throw SyncFailure(500, "cannot open media file \(name): \(String(cString: strerror(err)))") }
+                        guard err == ENOENT else { throw InternalError("cannot open media file \(name): \(String(cString: strerror(err)))") }
                         try db.forgetMissing(named: name)
-                        throw SyncFailure(409, "downloadFiles: \(MediaHandlers.jsonString(name)) is missing on the server's disk; its record was dropped")
+                        throw HTTPError(409, "downloadFiles: \(MediaHandlers.jsonString(name)) is missing on the server's disk; its record was dropped")
                     }
                     var st = stat()
                     fstat(fd, &st)
@@ -298,7 +298,7 @@ enum MediaDownload {
         while done < count {
             let n = pread(file.fd, buffer.baseAddress! + done, count - done, off_t(offset + done))
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw SyncFailure(500, "media file \(file.name) shrank while being sent") }
+            guard n > 0 else { throw InternalError("media file \(file.name) shrank while being sent") }
             done += n
         }
     }

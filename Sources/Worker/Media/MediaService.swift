@@ -89,7 +89,7 @@ final class MediaService: Sendable {
         _ = try withDatabase { _ in 0 }          // the folders exist and recovery has run
         let path = newStagingPath(prefix: "upload")
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw SyncFailure(500, "cannot create a temporary file: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw InternalError("cannot create a temporary file: \(String(cString: strerror(errno)))") }
         unlink(path)
         return fd
     }
@@ -123,13 +123,13 @@ final class MediaService: Sendable {
                         case .added(let usn), .replaced(let usn):
                             let target = "\(stagingFolder)/u\(usn)"
                             guard let from = staged[i].stagedPath, rename(from, target) == 0 else {
-                                throw SyncFailure(500, "cannot stage \(staged[i].change.name): \(String(cString: strerror(errno)))")
+                                throw InternalError("cannot stage \(staged[i].change.name): \(String(cString: strerror(errno)))")
                             }
                             created.append(target)
                         case .removed(let usn):
                             let marker = "\(stagingFolder)/d\(usn)"
                             let fd = Glibc.open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-                            guard fd >= 0 else { throw SyncFailure(500, "cannot stage the deletion of \(staged[i].change.name)") }
+                            guard fd >= 0 else { throw InternalError("cannot stage the deletion of \(staged[i].change.name)") }
                             Glibc.close(fd)
                             created.append(marker)
                         case .alreadyDeleted, .identical:
@@ -163,7 +163,7 @@ final class MediaService: Sendable {
             }
             if !failures.isEmpty {
                 // The staging names stay; the next worker start completes the moves.
-                throw SyncFailure(500, "media files could not be moved into place: \(failures.joined(separator: "; "))")
+                throw InternalError("media files could not be moved into place: \(failures.joined(separator: "; "))")
             }
             return result.lastUsn
         }
@@ -199,6 +199,6 @@ final class MediaService: Sendable {
 
     static func makeFolder(_ path: String) throws {
         if mkdir(path, 0o700) == 0 || errno == EEXIST { return }
-        throw SyncFailure(500, "cannot create \(path): \(String(cString: strerror(errno)))")
+        throw InternalError("cannot create \(path): \(String(cString: strerror(errno)))")
     }
 }

@@ -1,135 +1,121 @@
-import Glibc
 import Shared
 
-/// Serves one request on a connection handed over by the supervisor, then reports whether the
-/// connection can go back for the next request (and with which bytes already read).
+/// Serves one request on a connection handed over by the supervisor (or an in-memory one in
+/// tests), then reports whether the connection can go back for the next request (and with which
+/// bytes already read).
 struct RequestDispatcher {
     let context: WorkerContext
 
-    enum Outcome {
+    enum Outcome: Equatable {
         /// Return the connection to the supervisor with these bytes read past the response.
         case keepAlive(leftover: [UInt8])
         case close
     }
 
-    func serve(fd: Int32, prefix: [UInt8]) -> Outcome {
+    func serve(_ connection: Connection, prefix: [UInt8]) -> Outcome {
         let started = WallClock.monotonic()
-        let reader = SocketReader(fd: fd, prefix: prefix)
-        let head: HTTPRequestHead
-        let headBytes: Int
+        let reader = RequestReader(connection: connection, prefix: prefix)
+        let opened: (exchange: SyncExchange, legacyBytes: Int)
         do {
-            let raw = try reader.readHead(limit: context.limits.maxHeadBytes)
-            headBytes = raw.count
-            head = try HTTPHeadParser.parse(raw)
+            opened = try open(reader)
         } catch let error as HTTPError {
-            reply(fd, HTTPResponse.text(status: error.status, error.reason, close: true))
+            try? ResponseWriter(connection: connection).write(HTTPResponse.text(status: error.status, error.reason, close: true))
             context.log.warn("bad request", ["user": .string(context.user), "status": .of(error.status), "reason": .string(error.reason)])
             return .close
-        } catch {
-            return .close
-        }
-        // The supervisor routed this request here; check again, so a worker only ever serves its own user.
-        let route: SyncRoute
-        let header: SyncHeader
-        var framing = SyncExchange.Framing.v11
-        var legacyBytes = 0
-        do {
-            route = try SyncRoute.resolve(method: head.method, path: head.path)
-            if let value = head.header("anki-sync") {
-                header = try SyncHeader(parsing: value)
-            } else {
-                // Sync v8–10: the key, session and payload are in a multipart form (or the query).
-                let limit = max(context.maxDecompressedBytes, MediaUpload.minimumBodyLimit) + (1 << 20)
-                let parsed = try LegacyRequest.read(head: head, route: route, reader: reader, folder: context.store.folder, bodyLimit: limit)
-                header = SyncHeader(version: 10, hostKey: parsed.fields.hostKey ?? "", clientVersion: parsed.fields.clientVersion ?? "",
-                                    sessionKey: parsed.fields.sessionKey)
-                framing = .legacy(parsed.payload)
-                legacyBytes = parsed.bodyBytes
-            }
-        } catch let failure as SyncFailure {
-            reply(fd, HTTPResponse.text(status: failure.status, failure.message, close: true))
-            context.log.warn("bad legacy request", ["user": .string(context.user), "status": .of(failure.status), "reason": .string(failure.message)])
-            return .close
-        } catch let failure as SyncRoute.Failure {
-            reply(fd, HTTPResponse.text(status: failure.status, failure.reason, close: true))
-            return .close
-        } catch let error as HTTPError {
-            reply(fd, HTTPResponse.text(status: error.status, error.reason, close: true))
-            context.log.warn("bad request", ["user": .string(context.user), "status": .of(error.status), "reason": .string(error.reason)])
+        } catch is ConnectionError {
+            // The client went away or stalled before a request could be read; nothing to answer.
             return .close
         } catch {
+            // A server fault while reading a legacy form (its temporary file).
+            let id = InternalError.newID()
+            try? ResponseWriter(connection: connection).write(HTTPResponse.text(status: 500, InternalError.clientText(id: id), close: true))
+            context.log.error("request failed", ["user": .string(context.user), "error_id": .string(id), "error": .string("\(error)")])
             return .close
         }
-        guard header.hostKey == context.hostKey else {
-            reply(fd, HTTPResponse.text(status: 403, "403", close: true))
-            context.log.warn("request with another user's key refused", ["user": .string(context.user)])
-            return .close
-        }
-        let exchange = SyncExchange(head: head, headBytes: headBytes, header: header, route: route, reader: reader, framing: framing)
-        exchange.addBytesIn(legacyBytes)
-        var failureText = ""
-        do {
-            try handle(exchange)
-        } catch let failure as SyncFailure {
-            failureText = failure.message
-            if !exchange.responded { try? exchange.respondError(status: failure.status, failure.message) }
-        } catch let error as SocketReader.ReadError {
-            failureText = "\(error)"
-            exchange.mustClose = true
-            if !exchange.responded, case .timeout = error {
-                try? exchange.respondError(status: 408, "request body stalled for \(context.limits.bodyStallSeconds) s")
-            }
-        } catch let error as HTTPError {
-            failureText = error.reason
-            if !exchange.responded { try? exchange.respondError(status: error.status, error.reason) }
-        } catch let error as ResponseWriter.WriteError {
-            failureText = "\(error)"
-            exchange.mustClose = true
-        } catch {
-            // Storage and other unexpected failures: a server problem, not the client's.
-            failureText = "\(error)"
-            if !exchange.responded { try? exchange.respondError(status: 500, "internal error: \(error)") }
-        }
+        let exchange = opened.exchange
+        exchange.addBytesIn(opened.legacyBytes)
+        let failureText = run(exchange)
         let ms = Int((WallClock.monotonic() - started) * 1000)
-        var fields: KeyValuePairs<String, LogValue> = [:]
-        fields = ["user": .string(context.user), "client": .string(header.clientVersion.isEmpty ? "-" : header.clientVersion),
-                  "method": .string(methodName(route)), "status": .of(exchange.status), "in": .of(exchange.bytesIn),
-                  "out": .of(exchange.bytesOut), "ms": .of(ms), "error": .string(failureText)]
+        let client = exchange.header.clientVersion
+        let fields: KeyValuePairs<String, LogValue> = [
+            "user": .string(context.user), "client": .string(client.isEmpty ? "-" : client),
+            "method": .string(exchange.route.methodName), "status": .of(exchange.status), "in": .of(exchange.bytesIn),
+            "out": .of(exchange.bytesOut), "ms": .of(ms), "error": .string(failureText)]
         if exchange.status >= 500 { context.log.error("request", fields) } else { context.log.info("request", fields) }
         context.heap.requestFinished(bytesMoved: exchange.bytesIn + exchange.bytesOut)
         if exchange.mustClose || !exchange.bodyFullyRead { return .close }
         return .keepAlive(leftover: reader.leftover)
     }
 
+    /// Reads the head (and a legacy form) and checks the request is this worker's user's.
+    private func open(_ reader: RequestReader) throws -> (SyncExchange, Int) {
+        let raw = try reader.readHead(limit: context.limits.maxHeadBytes)
+        let head = try HTTPHeadParser.parse(raw)
+        let route = try SyncRoute.resolve(method: head.method, path: head.path)
+        var header: SyncHeader
+        var framing = SyncExchange.Framing.v11
+        var legacyBytes = 0
+        if let value = head.header("anki-sync") {
+            header = try SyncHeader(parsing: value)
+        } else {
+            // Sync v8–10: the key, session and payload are in a multipart form (or the query).
+            let limit = max(context.maxDecompressedBytes, MediaUpload.minimumBodyLimit) + (1 << 20)
+            let parsed = try LegacyRequest.read(head: head, route: route, reader: reader, folder: context.store.folder, bodyLimit: limit)
+            header = SyncHeader(version: 10, hostKey: parsed.fields.hostKey ?? "", clientVersion: parsed.fields.clientVersion ?? "",
+                                sessionKey: parsed.fields.sessionKey)
+            framing = .legacy(parsed.payload)
+            legacyBytes = parsed.bodyBytes
+        }
+        // The supervisor routed this request here; check again, so a worker only ever serves its own user.
+        guard header.hostKey == context.hostKey else { throw HTTPError(403, "403") }
+        let exchange = SyncExchange(head: head, headBytes: raw.count, header: header, route: route, reader: reader, framing: framing)
+        return (exchange, legacyBytes)
+    }
+
+    /// Runs the handler and answers any failure it throws; returns the failure's text for the log.
+    private func run(_ exchange: SyncExchange) -> String {
+        do {
+            try handle(exchange)
+            return ""
+        } catch let error as HTTPError {
+            if !exchange.responded { try? exchange.respondError(status: error.status, error.reason) }
+            return error.reason
+        } catch let error as ConnectionError {
+            exchange.mustClose = true
+            if !exchange.responded, case .timeout = error {
+                try? exchange.respondError(status: 408, "request body stalled for \(context.limits.bodyStallSeconds) s")
+            }
+            return "\(error)"
+        } catch {
+            // Storage, file system and other server faults: the detail stays in the log.
+            let id = InternalError.newID()
+            if !exchange.responded { try? exchange.respondError(status: 500, InternalError.clientText(id: id)) }
+            return "\(InternalError.clientText(id: id)): \(error)"
+        }
+    }
+
     private func handle(_ exchange: SyncExchange) throws {
         switch exchange.route {
         case .sync(.meta): try MetaHandler.handle(exchange, context: context)
-        case .sync(.abort):
-            _ = try exchange.readBody(limit: 64 * 1024)
-            context.sessions.abortAny(reason: "abort")
-            try exchange.respond(json: "null")
+        case .sync(.abort): try abort(exchange)
         case .sync(.upload): try FullSyncHandlers.upload(exchange, context: context)
         case .sync(.download): try FullSyncHandlers.download(exchange, context: context)
         case .sync(.hostKey):
-            throw SyncFailure(400, "hostKey is answered by the supervisor")
+            throw HTTPError(400, "hostKey is answered by the supervisor")
         case .sync(let method):
             try NormalSyncHandlers.handle(method, exchange, context: context)
         case .media(let method):
             try MediaHandlers.handle(method, exchange, context: context)
         case .health:
-            throw SyncFailure(400, "health is answered by the supervisor")
+            throw HTTPError(400, "health is answered by the supervisor")
         }
     }
 
-    private func methodName(_ route: SyncRoute) -> String {
-        switch route {
-        case .sync(let m): return m.rawValue
-        case .media(let m): return "msync/" + m.rawValue
-        case .health: return "health"
-        }
-    }
-
-    private func reply(_ fd: Int32, _ bytes: [UInt8]) {
-        try? ResponseWriter(fd: fd).write(bytes)
+    /// `abort`: drops any open sync session. Its body must be an empty input, as for the reference.
+    private func abort(_ exchange: SyncExchange) throws {
+        let body = try exchange.readBody(limit: RequestLimits.bodyLimit(.abort, payloadLimit: context.maxDecompressedBytes))
+        try SyncWire.requireEmptyRequest(body, "abort")
+        context.sessions.abortAny(reason: "abort")
+        try exchange.respond(json: "null")
     }
 }

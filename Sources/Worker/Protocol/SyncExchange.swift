@@ -1,16 +1,5 @@
 import Shared
 
-/// A failure a handler reports to the client: status plus a plain-text reason (also logged).
-struct SyncFailure: Error, CustomStringConvertible {
-    let status: Int
-    let message: String
-    init(_ status: Int, _ message: String) {
-        self.status = status
-        self.message = message
-    }
-    var description: String { "\(status) \(message)" }
-}
-
 /// One v11 request and its response on a connection the worker holds: body decoding (chunked or
 /// Content-Length, then one zstd frame) and response framing (zstd + `anki-original-size` on 2xx,
 /// plain text on errors).
@@ -26,7 +15,7 @@ final class SyncExchange {
     let head: HTTPRequestHead
     let header: SyncHeader
     let route: SyncRoute
-    let reader: SocketReader
+    let reader: RequestReader
     let writer: ResponseWriter
     private var body: BodyDecoder
     private(set) var responded = false
@@ -36,14 +25,14 @@ final class SyncExchange {
     private(set) var bytesIn: Int
     private(set) var bytesOut = 0
 
-    init(head: HTTPRequestHead, headBytes: Int, header: SyncHeader, route: SyncRoute, reader: SocketReader,
+    init(head: HTTPRequestHead, headBytes: Int, header: SyncHeader, route: SyncRoute, reader: RequestReader,
          framing: Framing = .v11) {
         self.framing = framing
         self.head = head
         self.header = header
         self.route = route
         self.reader = reader
-        self.writer = ResponseWriter(fd: reader.fd)
+        self.writer = ResponseWriter(connection: reader.connection)
         self.body = BodyDecoder(framing: head.bodyFraming)
         self.mustClose = !head.keepAlive
         self.bytesIn = headBytes
@@ -65,7 +54,7 @@ final class SyncExchange {
     func addBytesIn(_ n: Int) { bytesIn += n }
 
     /// Streams the decompressed body to `sink`. Throws `ZstdError` for bad or oversized data
-    /// (legacy gzip data: `SyncFailure` 400).
+    /// (legacy gzip data: `HTTPError` 400).
     func streamBody(decompressedLimit: Int, compressedLimit: Int, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         if case .legacy(let payload) = framing {
             try payload.stream(limit: decompressedLimit, sink: sink)
@@ -80,15 +69,16 @@ final class SyncExchange {
         try zstd.finish()
     }
 
-    /// Reads the whole (small) body and decompresses it; 400 on bad framing or data.
+    /// Reads the whole body and decompresses it, within this method's limit (`RequestLimits`);
+    /// 400 on bad framing or data, and naming the limit when it is passed.
     func readBody(limit: Int) throws -> [UInt8] {
         var out: [UInt8] = []
         do {
             try streamBody(decompressedLimit: limit, compressedLimit: limit) { out.append(contentsOf: $0) }
+        } catch ZstdError.outputLimit {
+            throw HTTPError(400, "\(route.methodName): request body larger than the limit of \(limit) bytes for this method")
         } catch let error as ZstdError {
-            throw SyncFailure(400, "request body: \(error)")
-        } catch let error as HTTPError {
-            throw SyncFailure(error.status, error.reason)
+            throw HTTPError(400, "\(route.methodName): request body: \(error)")
         }
         return out
     }
@@ -101,13 +91,15 @@ final class SyncExchange {
             try reader.readBody(&body) { chunk in
                 seen += chunk.count
                 bytesIn += chunk.count
-                if seen > limit { throw SyncFailure(413, "body too large to discard") }
+                if seen > limit { throw DiscardLimitReached() }
             }
             return true
         } catch {
             return false
         }
     }
+
+    private struct DiscardLimitReached: Error {}
 
     // MARK: responses
 
@@ -186,12 +178,12 @@ final class SyncExchange {
             bytesOut += headBytes.count
             var sent = 0
             try produce { chunk in
-                guard sent + chunk.count <= size else { throw SyncFailure(500, "reply longer than announced") }
+                guard sent + chunk.count <= size else { throw InternalError("reply longer than announced") }
                 try self.writer.write(chunk)
                 sent += chunk.count
                 self.bytesOut += chunk.count
             }
-            guard sent == size else { throw SyncFailure(500, "reply shorter than announced") }
+            guard sent == size else { throw InternalError("reply shorter than announced") }
         } catch {
             mustClose = true
             throw error

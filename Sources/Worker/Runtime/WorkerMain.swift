@@ -84,6 +84,8 @@ final class WorkerLoop: Sendable {
     init(channel: ChannelSocket, context: WorkerContext) {
         self.channel = channel
         self.context = context
+        requestThreads = RequestThreads(maxThreads: context.limits.maxWorkerRequests,
+                                        maxWaiting: context.limits.maxWaitingWorkerRequests, keepIdle: 4, stackSize: 1 << 20)
     }
 
     func run() -> Int32 {
@@ -102,7 +104,7 @@ final class WorkerLoop: Sendable {
                 if !idleReported && inFlight.load(ordering: .relaxed) == 0
                     && now - lastActivityMillis.load(ordering: .relaxed) >= idleMillis {
                     // Ask to retire; the supervisor says `shutdown` only if nothing is on its way.
-                    idleReported = (try? channel.send(.idle(received: received))) == .sent
+                    idleReported = report(.idle(received: received), what: "idle proposal")
                 }
                 continue
             }
@@ -122,7 +124,7 @@ final class WorkerLoop: Sendable {
                     received += 1
                     idleReported = false
                     guard fd >= 0 else { continue }
-                    start(id: id, fd: fd, prefix: prefix)
+                    admit(id: id, fd: fd, prefix: prefix)
                 case .shutdown(let reason):
                     if fd >= 0 { close(fd) }
                     return stop(reason: reason)
@@ -144,28 +146,47 @@ final class WorkerLoop: Sendable {
         do {
             try DetachedThread.start { [self] in
                 let reply = MaintenanceHandlers.run(request, context: self.context)
-                _ = try? self.channel.send(.maintenanceDone(id: id, reply: reply))
+                self.report(.maintenanceDone(id: id, reply: reply), what: "maintenance reply")
                 self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
                 self.inFlight.subtract(1, ordering: .relaxed)
             }
         } catch {
             inFlight.subtract(1, ordering: .relaxed)
             context.log.error("cannot start a maintenance thread", ["error": .string("\(error)")])
-            _ = try? channel.send(.maintenanceDone(id: id, reply: MaintenanceReply(ok: false, message: "cannot start a thread: \(error)")))
+            report(.maintenanceDone(id: id, reply: MaintenanceReply(ok: false, message: "cannot start a thread: \(error)")), what: "maintenance reply")
         }
     }
 
-    /// Threads that serve handed-over connections; kept between requests (starting a thread per
-    /// request was a measurable part of a no-op sync's latency).
-    private let requestThreads = RequestThreads(stackSize: 1 << 20, keepIdle: 4)
+    /// Threads that serve handed-over connections, bounded per user (SYNC_WORKER_MAX_REQUESTS).
+    private let requestThreads: RequestThreads
 
-    private func start(id: UInt64, fd: Int32, prefix: [UInt8]) {
+    /// Serves the connection on a request thread, or refuses it with 503 when this user already
+    /// has as many requests running and waiting as allowed.
+    private func admit(id: UInt64, fd: Int32, prefix: [UInt8]) {
         inFlight.add(1, ordering: .relaxed)
-        requestThreads.run { [self] in
+        let accepted = requestThreads.submit { [self] in
             self.serve(id: id, fd: fd, prefix: prefix)
-            self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
-            if self.inFlight.subtract(1, ordering: .relaxed).newValue == 0 { self.releaseIdleMemory() }
+            self.finished()
         }
+        guard !accepted else { return }
+        let limits = context.limits
+        context.log.warn("request refused: too many at once", ["user": .string(context.user), "conn": .of(Int64(id)),
+                                                               "running": .of(limits.maxWorkerRequests),
+                                                               "waiting": .of(limits.maxWaitingWorkerRequests)])
+        // The socket is still non-blocking here: the short answer goes out now or not at all.
+        let reply = HTTPResponse.text(status: 503, "too many requests for this account at once (SYNC_WORKER_MAX_REQUESTS="
+                                          + "\(limits.maxWorkerRequests)); try again shortly", close: true,
+                                      extraHeaders: [("retry-after", "5")])
+        _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        shutdown(fd, Int32(SHUT_RDWR))
+        close(fd)
+        reportClosed(id)
+        finished()
+    }
+
+    private func finished() {
+        lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
+        if inFlight.subtract(1, ordering: .relaxed).newValue == 0 { releaseIdleMemory() }
     }
 
     /// Once nothing is in flight and no sync session is open, a large request's buffers go back.
@@ -181,7 +202,7 @@ final class WorkerLoop: Sendable {
         var tv = timeval(tv_sec: context.limits.bodyStallSeconds, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let outcome = RequestDispatcher(context: context).serve(fd: fd, prefix: prefix)
+        let outcome = RequestDispatcher(context: context).serve(SocketConnection(fd: fd), prefix: prefix)
         let stats = context.counters.withLock { s -> WorkerStats in
             s.requestsServed += 1
             s.lastRequestMillis = WallClock.nowMillis()
@@ -190,23 +211,42 @@ final class WorkerLoop: Sendable {
             return s
         }
         // Stats first: the supervisor then knows whether a sync session is still open before it
-        // can route this connection's next request (a pending restart depends on it).
-        if (try? channel.send(.stats(stats))) != .sent {
-            context.log.warn("could not send stats to the supervisor")
-        }
+        // can route this connection's next request.
+        report(.stats(stats), what: "stats")
         var handedBack = false
         if case .keepAlive(let leftover) = outcome, leftover.count + 16 < ChannelMessage.maxSize {
-            handedBack = (try? channel.send(.connectionBack(id: id, leftover: leftover), passing: fd)) == .sent
-            if !handedBack { context.log.warn("could not hand a connection back; closing it", ["conn": .of(Int64(id))]) }
-        }
-        if !handedBack {
-            shutdown(fd, Int32(SHUT_RDWR))
-            // Without a descriptor: tells the supervisor this connection no longer counts as open.
-            if (try? channel.send(.connectionBack(id: id, leftover: []))) != .sent {
-                context.log.warn("could not report a closed connection", ["conn": .of(Int64(id))])
+            handedBack = report(.connectionBack(id: id, leftover: leftover), passing: fd, what: "connection hand-back")
+            if !handedBack {
+                // The supervisor cannot take it back: end it here rather than leave the client hanging.
+                let dropped = connectionsDropped.add(1, ordering: .relaxed).newValue
+                context.log.warn("connection closed: could not hand it back", ["conn": .of(Int64(id)), "dropped_total": .of(dropped)])
             }
         }
+        if !handedBack { shutdown(fd, Int32(SHUT_RDWR)) }
         close(fd)
+        if !handedBack { reportClosed(id) }
+    }
+
+    /// Tells the supervisor a connection it handed over is closed (a hand-back without a
+    /// descriptor), so it stops counting it as open.
+    private func reportClosed(_ id: UInt64) {
+        report(.connectionBack(id: id, leftover: []), what: "closed connection")
+    }
+
+    /// Connections closed because the supervisor could not take them back.
+    private let connectionsDropped = Atomic<Int>(0)
+
+    /// Sends a message to the supervisor; a failure is logged and reported as false.
+    @discardableResult
+    private func report(_ message: ChannelMessage, passing fd: Int32 = -1, what: String) -> Bool {
+        do {
+            let result = try channel.send(message, passing: fd)
+            if result == .sent { return true }
+            context.log.warn("channel send failed", ["what": .string(what), "result": .string("\(result)")])
+        } catch {
+            context.log.error("channel send failed", ["what": .string(what), "error": .string("\(error)")])
+        }
+        return false
     }
 
     private func stop(reason: String) -> Int32 {
@@ -219,56 +259,5 @@ final class WorkerLoop: Sendable {
         context.store.close()
         context.media.close()
         return 0
-    }
-}
-
-/// Runs each job at once on its own thread: an idle kept thread if there is one, else a new thread.
-/// Never queues a job behind another (a request may block for a long time, e.g. on a slow client),
-/// and keeps at most `keepIdle` threads waiting for work.
-final class RequestThreads: @unchecked Sendable {
-    private let condition = ConditionLock()
-    /// Jobs handed to idle threads, not yet picked up (never more than the idle threads).
-    private var pending: [@Sendable () -> Void] = []
-    private var idle = 0
-    private let stackSize: Int
-    private let keepIdle: Int
-
-    init(stackSize: Int, keepIdle: Int) {
-        self.stackSize = stackSize
-        self.keepIdle = keepIdle
-    }
-
-    func run(_ job: @escaping @Sendable () -> Void) {
-        condition.lock()
-        if idle > pending.count {
-            pending.append(job)
-            condition.signal()
-            condition.unlock()
-            return
-        }
-        condition.unlock()
-        do {
-            try DetachedThread.start(stackSize: stackSize) { [self] in self.loop(first: job) }
-        } catch {
-            // No thread to be had (resource limits): run it here rather than drop the connection.
-            job()
-        }
-    }
-
-    private func loop(first: @escaping @Sendable () -> Void) {
-        var job = first
-        while true {
-            job()
-            condition.lock()
-            if idle >= keepIdle {
-                condition.unlock()
-                return
-            }
-            idle += 1
-            while pending.isEmpty { condition.wait() }
-            job = pending.removeFirst()
-            idle -= 1
-            condition.unlock()
-        }
     }
 }

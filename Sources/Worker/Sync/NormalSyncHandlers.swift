@@ -6,8 +6,8 @@ import Storage
 /// `SyncSessions.abortAny`.
 ///
 /// Every step runs under the user's collection lock, inside the session's one transaction. A step
-/// that fails drops the session (rollback) and answers 400; the stored file is then as before
-/// `start`. Request bodies are read before the lock is taken and replies sent after it is released.
+/// that fails drops the session (rollback) and answers 400 when the client's data is at fault
+/// (500 with an error id for a server fault); the stored file is then as before `start`. Request bodies are read before the lock is taken and replies sent after it is released.
 enum NormalSyncHandlers {
     /// Objects per server chunk (the reference's CHUNK_SIZE).
     static let chunkSize = 250
@@ -17,7 +17,7 @@ enum NormalSyncHandlers {
     static let maxGravesPerRequest = 100_000
 
     static func handle(_ method: SyncMethod, _ exchange: SyncExchange, context: WorkerContext) throws {
-        let body = try exchange.readBody(limit: context.maxDecompressedBytes)
+        let body = try exchange.readBody(limit: RequestLimits.bodyLimit(method, payloadLimit: context.maxDecompressedBytes))
         let skey = exchange.header.sessionKey
         let reply: [UInt8]
         switch method {
@@ -26,7 +26,7 @@ enum NormalSyncHandlers {
         case .applyGraves, .applyChanges, .chunk, .applyChunk, .sanityCheck2, .finish:
             reply = try step(method, body, skey: skey, context: context)
         default:
-            throw SyncFailure(400, "sync method \(method.rawValue) is not a normal-sync step")
+            throw HTTPError(400, "sync method \(method.rawValue) is not a normal-sync step")
         }
         try exchange.respond(payload: reply)
     }
@@ -36,7 +36,7 @@ enum NormalSyncHandlers {
     // MARK: start
 
     static func start(_ body: [UInt8], skey: String, context: WorkerContext) throws -> [UInt8] {
-        guard !skey.isEmpty else { throw SyncFailure(400, "start: missing sync session key (s)") }
+        guard !skey.isEmpty else { throw HTTPError(400, "start: missing sync session key (s)") }
         let sessions = context.sessions
         sessions.attach(store: context.store, log: context.log)
         let request: (minUsn: Int64, lnewer: Bool, graves: SyncGraves?)
@@ -50,7 +50,7 @@ enum NormalSyncHandlers {
         } catch let error as SyncDataError {
             sessions.abortAny(reason: "failed start")
             context.log.warn("sync step refused", ["method": "start", "problem": .string(error.message)])
-            throw SyncFailure(400, error.message)
+            throw HTTPError(400, error.message)
         }
         return try context.store.withCollection { collection in
             sessions.dropLocked(collection, reason: "replaced by a new start", log: context.log)
@@ -73,7 +73,7 @@ enum NormalSyncHandlers {
                 sessions.dropLocked(collection, reason: "start failed", log: context.log)
                 store.rollback()
                 context.log.warn("sync step failed", ["method": "start", "problem": .string("\(error)")])
-                throw SyncFailure(400, "start: \(error)")
+                throw HTTPError.refusal("start", error) ?? error
             }
         }
     }
@@ -83,7 +83,7 @@ enum NormalSyncHandlers {
     static func step(_ method: SyncMethod, _ body: [UInt8], skey: String, context: WorkerContext) throws -> [UInt8] {
         let sessions = context.sessions
         let what = method.rawValue
-        guard !skey.isEmpty else { throw SyncFailure(400, "\(what): missing sync session key (s)") }
+        guard !skey.isEmpty else { throw HTTPError(400, "\(what): missing sync session key (s)") }
         return try context.store.withCollection { collection in
             var session = try sessions.requireLocked(collection, skey: skey, now: WallClock.monotonic(), log: context.log)
             let store = SyncStore(collection)
@@ -125,7 +125,7 @@ enum NormalSyncHandlers {
                 sessions.dropLocked(collection, reason: "\(what) failed", log: context.log)
                 store.rollback()
                 context.log.warn("sync step failed", ["method": .string(what), "problem": .string("\(error)")])
-                throw SyncFailure(400, "\(what): \(error)")
+                throw HTTPError.refusal(what, error) ?? error
             }
         }
     }

@@ -76,7 +76,7 @@ final class SyncSessions: Sendable {
     /// The session for `skey`, or the failure the client must see (400 empty skey, 409 none/other).
     /// Also expires a session idle for too long, and one whose transaction is gone.
     func requireLocked(_ collection: Collection, skey: String, now: Double, log: Log) throws -> Session {
-        guard !skey.isEmpty else { throw SyncFailure(400, "missing sync session key (s)") }
+        guard !skey.isEmpty else { throw HTTPError(400, "missing sync session key (s)") }
         if let current = state.withLock({ $0 }) {
             if now - current.lastActivity > Self.inactivitySeconds {
                 dropLocked(collection, reason: "inactivity timeout", log: log)
@@ -85,10 +85,10 @@ final class SyncSessions: Sendable {
             }
         }
         guard let session = state.withLock({ $0 }) else {
-            throw SyncFailure(409, "no sync session is open (it was aborted, finished or replaced); start again")
+            throw HTTPError(409, "no sync session is open (it was aborted, finished or replaced); start again")
         }
         guard session.skey == skey else {
-            throw SyncFailure(409, "sync session key does not match the open session")
+            throw HTTPError(409, "sync session key does not match the open session")
         }
         return session
     }

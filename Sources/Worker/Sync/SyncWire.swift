@@ -64,9 +64,16 @@ enum SyncWire {
     static let i32: ClosedRange<Int64> = Int64(Int32.min)...Int64(Int32.max)
     static let positiveId: ClosedRange<Int64> = 1...Int64.max
 
-    /// `{}` or `{"_pad": null}` (the reference refuses other keys).
+    /// `emptyInput` for a request outside a session: 400 when the body is anything else.
+    static func requireEmptyRequest(_ body: [UInt8], _ what: String) throws(HTTPError) {
+        do { try emptyInput(body, what) } catch { throw HTTPError(400, "\(error)") }
+    }
+
+    /// `{}`, `{"_pad": null}` or `[]` (the reference refuses other keys and non-empty lists).
     static func emptyInput(_ body: [UInt8], _ what: @autoclosure () -> String) throws {
-        let o = try object(try parse(body, what()), what())
+        let value = try parse(body, what())
+        if case .array(let a) = value, a.isEmpty { return }
+        let o = try object(value, what())
         for key in o.keys where key != "_pad" {
             throw fail("\(what()): unexpected key \"\(key)\"")
         }

@@ -1,16 +1,15 @@
-import Glibc
 import Shared
 
-/// Blocking, buffered reads from a client socket, starting with bytes the supervisor already read.
+/// Buffered reads from a client connection, starting with bytes the supervisor already read.
 /// Whatever is buffered past the current request is handed back with the connection.
-final class SocketReader {
-    let fd: Int32
+final class RequestReader {
+    let connection: Connection
     private(set) var buffer: [UInt8]
     private var start = 0
     static let chunkSize = 64 * 1024
 
-    init(fd: Int32, prefix: [UInt8]) {
-        self.fd = fd
+    init(connection: Connection, prefix: [UInt8]) {
+        self.connection = connection
         self.buffer = prefix
     }
 
@@ -19,20 +18,9 @@ final class SocketReader {
     /// Bytes read but not consumed (belong to the next request).
     var leftover: [UInt8] { Array(buffer[start...]) }
 
-    enum ReadError: Error, CustomStringConvertible {
-        case timeout, closed, system(Int32)
-        var description: String {
-            switch self {
-            case .timeout: return "client stalled"
-            case .closed: return "client closed the connection"
-            case .system(let e): return String(cString: strerror(e))
-            }
-        }
-    }
-
-    /// Reads more bytes from the socket into the buffer. Returns false at end of stream.
+    /// Reads more bytes from the connection into the buffer. Returns false at end of stream.
     @discardableResult
-    func fill() throws(ReadError) -> Bool {
+    func fill() throws(ConnectionError) -> Bool {
         if start > 0 && start == buffer.count {
             buffer.removeAll(keepingCapacity: true)
             start = 0
@@ -42,15 +30,17 @@ final class SocketReader {
         }
         let old = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: Self.chunkSize))
-        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + old, Self.chunkSize, 0) }
-        if n < 0 {
-            buffer.removeLast(Self.chunkSize)
-            let err = errno
-            if err == EAGAIN || err == EWOULDBLOCK { throw .timeout }
-            if err == ECONNRESET { throw .closed }
-            throw .system(err)
+        var failure: ConnectionError?
+        let n = buffer.withUnsafeMutableBytes { raw -> Int in
+            do throws(ConnectionError) {
+                return try connection.receive(into: UnsafeMutableRawBufferPointer(rebasing: raw[old...]))
+            } catch {
+                failure = error
+                return 0
+            }
         }
         buffer.removeLast(Self.chunkSize - n)
+        if let failure { throw failure }
         return n > 0
     }
 
@@ -68,7 +58,7 @@ final class SocketReader {
             }
             scanned = buffered
             if buffered > limit { throw HTTPError(431, "request head too large") }
-            guard try fill() else { throw ReadError.closed }
+            guard try fill() else { throw ConnectionError.closed }
         }
     }
 
@@ -76,7 +66,7 @@ final class SocketReader {
     func readBody(_ decoder: inout BodyDecoder, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         while !decoder.isDone {
             if buffered == 0 {
-                guard try fill() else { throw ReadError.closed }
+                guard try fill() else { throw ConnectionError.closed }
             }
             let used = try buffer.withUnsafeBytes { raw in
                 try decoder.feed(UnsafeRawBufferPointer(rebasing: raw[start...]), sink: sink)
