@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Shared
+import Archive
 
 final class LegacyFormTests: XCTestCase {
     static let boundary = "Anki-sync-boundary"

@@ -1,3 +1,4 @@
+import Archive
 /// The fields of a legacy (sync v8–10) form other than `data` (PROTOCOL.md §3).
 public struct LegacyFields: Sendable, Equatable {
     /// `k`, or its synonym `sk` (old media clients echo the `sk` from `msync/begin`).

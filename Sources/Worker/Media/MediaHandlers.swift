@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Archive
 import Glibc
 import Shared
 import Storage
