@@ -16,7 +16,11 @@ enum LegacyFullSync {
         let copy = store.folder + "/\(UserStore.uploadPrefix)legacy-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
         defer { for suffix in ["", "-journal", "-wal", "-shm"] { unlink(copy + suffix) } }
         // Copy under the lock (the collection is closed and checkpointed), downgrade outside it.
-        try store.exclusive { try copyFile(from: store.collectionPath, to: copy) }
+        try store.exclusive {
+            do { try FileSync.copy(from: store.collectionPath, to: copy, durable: false) } catch {
+                throw SyncFailure(500, "cannot copy the collection: \(error)")
+            }
+        }
         do {
             try Schema11.downgrade(atPath: copy)
         } catch {
@@ -29,26 +33,6 @@ enum LegacyFullSync {
     static func upgradeUpload(atPath path: String) throws {
         defer { for suffix in ["-journal", "-wal", "-shm"] { unlink(path + suffix) } }
         try Schema11.upgrade(atPath: path, nowSecs: WallClock.nowMillis() / 1000)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SyncFailure(500, "cannot reopen the upgraded upload") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw SyncFailure(500, "fsync of the upgraded upload failed") }
-    }
-
-    static func copyFile(from source: String, to target: String) throws {
-        let input = open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw SyncFailure(500, "cannot open the collection: \(String(cString: strerror(errno)))") }
-        defer { close(input) }
-        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard output >= 0 else { throw SyncFailure(500, "cannot create a temporary file: \(String(cString: strerror(errno)))") }
-        defer { close(output) }
-        var block = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = block.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw SyncFailure(500, "cannot read the collection") }
-            if n == 0 { break }
-            try block.withUnsafeBytes { try LegacyPayload.writeAll(output, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
-        }
+        do { try FileSync.sync(path: path) } catch { throw SyncFailure(500, "the upgraded upload: \(error)") }
     }
 }
