@@ -1,7 +1,12 @@
 import Glibc
 
-/// A pthread mutex (what the worker used Foundation's NSLock for; the worker links only
-/// FoundationEssentials). Not recursive.
+/// A pthread mutex. Not recursive.
+///
+/// Two lock families exist on purpose. A value that can be moved into a lock is guarded with
+/// `Synchronization.Mutex` (the default). `Lock` remains for the two cases Mutex cannot serve:
+/// the mutex beneath `ConditionLock` (a condition variable waits on a pthread mutex), and a class
+/// that confines non-Sendable state it keeps in its own stored properties (`UserStore`'s open
+/// SQLite collection), which Mutex's `sending` rules would not let it hold.
 public final class Lock: @unchecked Sendable {
     fileprivate let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
