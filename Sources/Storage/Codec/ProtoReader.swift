@@ -120,36 +120,41 @@ struct ProtoReader {
 
     /// Repeated float, packed or not.
     func floats(_ tag: UInt32) throws -> [Float] {
-        var out: [Float] = []
-        for f in fields where f.tag == tag {
-            switch f.value {
-            case .fixed32(let x): out.append(Float(bitPattern: x))
+        try repeated(tag) { value in
+            switch value {
+            case .fixed32(let x): return [Float(bitPattern: x)]
             case .bytes(let b):
                 guard b.count % 4 == 0 else { throw CodecError("protobuf: packed floats of odd length") }
-                var i = b.startIndex
-                while i < b.endIndex {
-                    out.append(Float(bitPattern: UInt32(Self.littleEndian(b, at: i, count: 4))))
-                    i += 4
+                return stride(from: b.startIndex, to: b.endIndex, by: 4).map {
+                    Float(bitPattern: UInt32(Self.littleEndian(b, at: $0, count: 4)))
                 }
-            default: throw CodecError("protobuf: tag \(tag) has the wrong wire type")
+            default: return nil
             }
         }
-        return out
     }
 
     /// Repeated uint32, packed or not.
     func uint32s(_ tag: UInt32) throws -> [UInt32] {
-        var out: [UInt32] = []
-        for f in fields where f.tag == tag {
-            switch f.value {
-            case .varint(let x): out.append(UInt32(truncatingIfNeeded: x))
+        try repeated(tag) { value in
+            switch value {
+            case .varint(let x): return [UInt32(truncatingIfNeeded: x)]
             case .bytes(let b):
                 var pos = b.startIndex
-                while pos < b.endIndex {
-                    out.append(UInt32(truncatingIfNeeded: try Self.varint(b, at: &pos)))
-                }
-            default: throw CodecError("protobuf: tag \(tag) has the wrong wire type")
+                var out: [UInt32] = []
+                while pos < b.endIndex { out.append(UInt32(truncatingIfNeeded: try Self.varint(b, at: &pos))) }
+                return out
+            default: return nil
             }
+        }
+    }
+
+    /// Every occurrence of a repeated scalar field, in order: `decode` turns one occurrence (a
+    /// single value, or a packed run) into values, nil for the wrong wire type.
+    private func repeated<T>(_ tag: UInt32, _ decode: (Value) throws -> [T]?) throws -> [T] {
+        var out: [T] = []
+        for f in fields where f.tag == tag {
+            guard let values = try decode(f.value) else { throw CodecError("protobuf: tag \(tag) has the wrong wire type") }
+            out += values
         }
         return out
     }
