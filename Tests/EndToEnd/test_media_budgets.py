@@ -150,9 +150,32 @@ def test_member_count_duplicates_and_lying_sizes_refused(srv):
     assert all_changes(srv, u) == [["base.txt", 1, hashlib.sha1(b"base").hexdigest()]]
 
 
+# Names a new file may not have (MEDIA.md 6.3), and names just inside the rules.
+REFUSED_NAMES = ["\n", " ", "a?b", "con.jpg", "CON", "lpt9.txt", "test.", "x\u00a0y.jpg", "tab\there.txt", "a:b.png",
+                 "star*.jpg", "n" * 117 + ".txt", "\u0378.txt", "b\U0001F970.png"]
+ACCEPTED_NAMES = ["console.jpg", "com10.txt", "lpt0.txt", "a b.jpg", "n" * 116 + ".txt", "é.jpg", "Upper.MP3", "_x.css",
+                  "a\U0001F92A.png"]
+
+
+def test_name_rules_match_the_real_clients_normalisation(tmp_path):
+    """The names refused below are exactly those the real client rewrites when it adds a file
+    (its add-file call also lowercases, which is not part of the rule, so case is ignored)."""
+    from anki.collection import Collection
+    col = Collection(str(tmp_path / "c.anki2"))
+    try:
+        for i, name in enumerate(REFUSED_NAMES + ACCEPTED_NAMES):
+            try:
+                stored = col.media.write_data(name, f"content {i}".encode())
+            except Exception:  # noqa: BLE001  (the client refuses a name that normalises to nothing)
+                stored = None
+            changed = stored is None or stored.lower() != name.lower()
+            assert changed == (name in REFUSED_NAMES), (name, stored)
+    finally:
+        col.close()
+
+
 @pytest.mark.ours_only
-@pytest.mark.parametrize("name", ["\n", " ", "a?b", "con.jpg", "CON", "lpt9.txt", "test.", "x\u00a0y.jpg",
-                                  "tab\there.txt", "a:b.png", "star*.jpg", "n" * 117 + ".txt", "\u0378.txt"])
+@pytest.mark.parametrize("name", REFUSED_NAMES)
 def test_names_the_client_would_change_are_refused(srv, name):
     u = "b3"
     r = assert_refused_unchanged(srv, u, make_zip([["fine.txt", "0"], [name, "1"]], {"0": b"fine", "1": b"bad"}))
@@ -162,7 +185,7 @@ def test_names_the_client_would_change_are_refused(srv, name):
 @pytest.mark.ours_only
 def test_names_just_inside_the_rules_are_accepted(srv):
     u = "b4"
-    names = ["console.jpg", "com10.txt", "lpt0.txt", "a b.jpg", "n" * 116 + ".txt", "é.jpg", "Upper.MP3", "_x.css"]
+    names = ACCEPTED_NAMES
     r = upload(srv, u, [[n, str(i)] for i, n in enumerate(names)], {str(i): n.encode() for i, n in enumerate(names)})
     assert data_of(r) == [len(names), len(names)]
     assert sorted(server_files(srv, u)) == sorted(names)

@@ -186,12 +186,12 @@ final class MediaRulesTests: XCTestCase {
     func testNewFileNamesFollowTheClientsNormalisation() {
         let bad = ["\n", " ", "a?b", "con.jpg", "CON", "Aux", "nul.tar.gz", "com1.txt", "LPT9", "trail.", "trail ",
                    "tab\there", "del\u{7F}.txt", "x\u{A0}y.jpg", "a:b", "a*b", "a^b", "a|b", "a<b>", "a[b]", "q\"uote",
-                   "\u{378}.txt", String(repeating: "n", count: 117) + ".txt"]
+                   "\u{378}.txt", "b\u{1F970}.png", String(Unicode.Scalar(UInt32(0xFDD0))!) + ".txt", String(repeating: "n", count: 117) + ".txt"]
         for name in bad {
             XCTAssertNotNil(MediaNames.newFileProblem(with: name), name.debugDescription)
         }
         let good = ["console.jpg", "com10.txt", "com0.txt", "lpt.txt", "a b.jpg", "caf\u{E9}.jpg", "日本語.png",
-                    "😀 smile.gif", ".hidden", "a..b", "Upper.MP3", String(repeating: "n", count: 116) + ".txt"]
+                    "😀 smile.gif", "a\u{1F92A}.png", ".hidden", "a..b", "Upper.MP3", String(repeating: "n", count: 116) + ".txt"]
         for name in good {
             XCTAssertNil(MediaNames.newFileProblem(with: name), name)
         }

@@ -61,8 +61,8 @@ public enum MediaNames {
         for scalar in name.unicodeScalars {
             if scalar.value < 0x20 || scalar.value == 0x7F { return "file name \(shown) contains a control character" }
             if forbidden.contains(scalar) { return "file name \(shown) contains \"\(scalar)\", which Anki clients remove" }
-            if scalar.properties.generalCategory == .unassigned {
-                return "file name \(shown) contains an unassigned code point (U+\(String(scalar.value, radix: 16, uppercase: true)))"
+            if !assignedForClients(scalar) {
+                return "file name \(shown) contains U+\(String(scalar.value, radix: 16, uppercase: true)), unassigned in the Unicode 10.0 tables of Anki clients"
             }
             if scalar == "\u{A0}" { return "file name \(shown) contains a no-break space, which Anki clients replace" }
         }
@@ -74,6 +74,14 @@ public enum MediaNames {
             return "file name \(shown) is \(name.utf8.count) bytes long; Anki clients cut names to \(MediaLimits.maxNewNameBytes)"
         }
         return nil
+    }
+
+    /// Whether the client's Unicode tables (Unicode 10.0) know the scalar: it strips the rest as
+    /// unassigned, newer emoji included (checked with the real client: U+1F92A is kept, U+1F970
+    /// from Unicode 11 is removed).
+    static func assignedForClients(_ scalar: Unicode.Scalar) -> Bool {
+        guard scalar.properties.generalCategory != .unassigned, let age = scalar.properties.age else { return false }
+        return age.major < 10 || (age.major == 10 && age.minor == 0)
     }
 
     /// Characters the client strips from media names (MEDIA.md 6.3 rule 2).
