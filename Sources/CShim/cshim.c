@@ -224,3 +224,14 @@ void cshim_limit_arenas(int max_arenas) {
     (void)max_arenas;
 #endif
 }
+
+/* ---- Extended attributes (the media checksum cache) ---- */
+#include <sys/xattr.h>
+
+ssize_t cshim_fgetxattr(int fd, const char *name, void *value, size_t size) {
+    return fgetxattr(fd, name, value, size);
+}
+
+int cshim_fsetxattr(int fd, const char *name, const void *value, size_t size) {
+    return fsetxattr(fd, name, value, size, 0);
+}

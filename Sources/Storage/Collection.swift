@@ -1,5 +1,6 @@
 import CSQLite
 import FoundationEssentials
+import Shared
 
 #if canImport(Glibc)
 import Glibc
@@ -272,10 +273,7 @@ extension Collection {
     }
 
     static func fsyncPath(_ path: String) throws {
-        let fd = posixOpen(path, O_RDONLY)
-        guard fd >= 0 else { throw CollectionError.io(operation: "open", path: path, errno: errno) }
-        defer { posixClose(fd) }
-        guard fsync(fd) == 0 else { throw CollectionError.io(operation: "fsync", path: path, errno: errno) }
+        do { try FileSync.sync(path: path) } catch { throw CollectionError.io(operation: error.call, path: path, errno: error.code) }
     }
 }
 

@@ -296,6 +296,11 @@ public final class SQLiteStatement {
         }
     }
 
+    /// Binds integers to consecutive parameters starting at `first` (the hot row-merge paths).
+    public func bindIntegers(from first: Int32, _ values: Int64...) throws {
+        for (i, v) in values.enumerated() { try bind(first + Int32(i), v) }
+    }
+
     /// Binds `values` to parameters 1...n.
     public func bind(_ values: [SQLiteValue]) throws {
         for (i, v) in values.enumerated() { try bind(Int32(i + 1), v) }

@@ -1,13 +1,11 @@
 import CSQLite
+import Shared
 
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-private func posixOpenReadOnly(_ path: String) -> Int32 { open(path, O_RDONLY) }
-private func posixClose(_ fd: Int32) { _ = close(fd) }
 
 extension SQLiteConnection {
     /// Copies this connection's `main` database into a new file at `path` with SQLite's online-backup
@@ -47,11 +45,8 @@ extension SQLiteConnection {
         destination.close()
         unlink(path + "-wal")
         unlink(path + "-shm")
-        let fd = posixOpenReadOnly(path)
-        guard fd >= 0 else { throw SQLiteError(code: SQLITE_IOERR, message: String(cString: strerror(errno)), context: "open \(path)") }
-        defer { posixClose(fd) }
-        guard fsync(fd) == 0 else {
-            throw SQLiteError(code: SQLITE_IOERR, message: String(cString: strerror(errno)), context: "fsync \(path)")
+        do { try FileSync.sync(path: path) } catch {
+            throw SQLiteError(code: SQLITE_IOERR, message: String(cString: strerror(error.code)), context: error.call)
         }
         finished = true
     }

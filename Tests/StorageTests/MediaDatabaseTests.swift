@@ -182,6 +182,44 @@ final class MediaRulesTests: XCTestCase {
         }
     }
 
+    /// New files must keep their name through the client's normalisation (MEDIA.md 6.3).
+    func testNewFileNamesFollowTheClientsNormalisation() {
+        let bad = ["\n", " ", "a?b", "con.jpg", "CON", "Aux", "nul.tar.gz", "com1.txt", "LPT9", "trail.", "trail ",
+                   "tab\there", "del\u{7F}.txt", "x\u{A0}y.jpg", "a:b", "a*b", "a^b", "a|b", "a<b>", "a[b]", "q\"uote",
+                   "\u{378}.txt", "b\u{1F970}.png", String(Unicode.Scalar(UInt32(0xFDD0))!) + ".txt", String(repeating: "n", count: 117) + ".txt"]
+        for name in bad {
+            XCTAssertNotNil(MediaNames.newFileProblem(with: name), name.debugDescription)
+        }
+        let good = ["console.jpg", "com10.txt", "com0.txt", "lpt.txt", "a b.jpg", "caf\u{E9}.jpg", "日本語.png",
+                    "😀 smile.gif", "a\u{1F92A}.png", ".hidden", "a..b", "Upper.MP3", String(repeating: "n", count: 116) + ".txt"]
+        for name in good {
+            XCTAssertNil(MediaNames.newFileProblem(with: name), name)
+        }
+        XCTAssertTrue(MediaNames.newFileProblem(with: "\n")?.contains("control character") ?? false)
+        XCTAssertTrue(MediaNames.newFileProblem(with: "con.jpg")?.contains("device name") ?? false)
+    }
+
+    /// Deletes keep the basic rules only: clients delete names a lenient server once sent them.
+    func testDeletesOfOddNamesAreAccepted() throws {
+        let parsed = try MediaManifest.parse(Array(#"[["what?.txt",null],["trail ",""],["con.jpg",null]]"#.utf8))
+        XCTAssertEqual(parsed.map(\.member), [nil, nil, nil])
+        XCTAssertThrowsError(try MediaManifest.parse(Array(#"[["what?.txt","0"]]"#.utf8)))
+        XCTAssertThrowsError(try MediaManifest.parse(Array(#"[["a/b",null]]"#.utf8)))
+    }
+
+    func testUploadBudget() throws {
+        XCTAssertEqual(MediaLimits.maxUploadInflatedBytes, 2_621_440 + 100 * 1024 * 1024)
+        XCTAssertNoThrow(try MediaManifest.checkBudget(memberCount: 26, declaredSizes: [2_621_440, 100 * 1024 * 1024]))
+        XCTAssertThrowsError(try MediaManifest.checkBudget(memberCount: 27, declaredSizes: [1])) {
+            XCTAssertTrue("\($0)".contains("26"), "\($0)")
+        }
+        let bomb = [Int](repeating: 100 * 1024 * 1024, count: 25)
+        XCTAssertThrowsError(try MediaManifest.checkBudget(memberCount: 26, declaredSizes: bomb)) {
+            XCTAssertTrue("\($0)".contains(String(MediaLimits.maxUploadInflatedBytes)), "\($0)")
+        }
+        XCTAssertThrowsError(try MediaManifest.checkBudget(memberCount: 3, declaredSizes: [MediaLimits.maxUploadInflatedBytes, 1]))
+    }
+
     func testHasher() {
         XCTAssertEqual(MediaHasher.hex(MediaHasher.sha1(Array("abc".utf8))), "a9993e364706816aba3e25717850c26c9cd0d89d")
     }

@@ -63,4 +63,12 @@ void cshim_limit_arenas(int max_arenas);
 /// errno as an int (Swift can read errno, but this keeps call sites uniform).
 int cshim_errno(void);
 
+// ---- Extended attributes (the media checksum cache) ----
+// glibc's <sys/xattr.h> is not in Swift's Glibc module; these forward to it directly.
+
+/// fgetxattr: returns the value's length, or -1 with errno set (ENODATA, ENOTSUP, ERANGE...).
+ssize_t cshim_fgetxattr(int fd, const char *name, void *value, size_t size);
+/// fsetxattr with flags 0 (create or replace). Returns 0 or -1 with errno set.
+int cshim_fsetxattr(int fd, const char *name, const void *value, size_t size);
+
 #endif

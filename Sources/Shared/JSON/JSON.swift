@@ -6,6 +6,12 @@ public struct JSONError: Error, CustomStringConvertible, Equatable, Sendable {
 }
 
 /// Strict RFC 8259 parsing and compact serialization matching serde_json's output.
+///
+/// Why two JSON parsers: typed request bodies (`{"v": …}`, `{"lastUsn": …}`) are decoded into
+/// Codable structs with FoundationEssentials' `JSONDecoder`. The collection's own JSON (decks,
+/// configs, note types, sync chunks) goes through this one instead, because it must keep what
+/// `JSONDecoder` discards: object key order, the difference between `1` and `1.0`, unknown keys,
+/// and a byte-exact re-serialisation in serde_json's format. Nesting is bounded (`maxDepth`).
 public enum JSON {
     /// Nesting deeper than this (arrays + objects) is refused.
     public static let maxDepth = 256

@@ -1,3 +1,4 @@
+import Archive
 /// The fields of a legacy (sync v8–10) form other than `data` (PROTOCOL.md §3).
 public struct LegacyFields: Sendable, Equatable {
     /// `k`, or its synonym `sk` (old media clients echo the `sk` from `msync/begin`).
@@ -126,38 +127,4 @@ public struct LegacyFormParser: Sendable {
 
     /// The body ended: the closing delimiter must have been seen.
     public func finish() throws { try parser.finish() }
-}
-
-/// A legacy form read straight from connection bytes (HTTP body framing, then the form): what the
-/// supervisor uses to find the host key without reading more than it must.
-public struct LegacyFormScanner: Sendable {
-    var body: BodyDecoder
-    var form: LegacyFormParser
-    /// Body bytes (with chunked framing) consumed so far.
-    public private(set) var consumed = 0
-
-    public init(boundary: [UInt8], framing: BodyFraming) {
-        body = BodyDecoder(framing: framing)
-        form = LegacyFormParser(boundary: boundary)
-    }
-
-    public var fields: LegacyFields { form.fields }
-    /// The HTTP body has ended and the form was well-formed.
-    public var isComplete: Bool { body.isDone && form.isComplete }
-    /// The HTTP body has ended.
-    public var bodyDone: Bool { body.isDone }
-
-    /// Feeds raw connection bytes; returns how many belonged to the body. Throws `HTTPError` (400).
-    public mutating func feed(_ input: UnsafeRawBufferPointer, data sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        var decoder = body
-        var f = form
-        defer {
-            body = decoder
-            form = f
-        }
-        let used = try decoder.feed(input) { chunk in try f.feed(chunk, data: sink) }
-        consumed += used
-        if decoder.isDone { try f.finish() }
-        return used
-    }
 }

@@ -1,18 +1,18 @@
 import Glibc
 
-/// A pthread mutex (what the worker used Foundation's NSLock for; the worker links only
-/// FoundationEssentials). Not recursive.
+/// A pthread mutex. Not recursive.
+///
+/// Two lock families exist on purpose. A value that can be moved into a lock is guarded with
+/// `Synchronization.Mutex` (the default). `Lock` remains for the two cases Mutex cannot serve:
+/// the mutex beneath `ConditionLock` (a condition variable waits on a pthread mutex), and a class
+/// that confines non-Sendable state it keeps in its own stored properties (`UserStore`'s open
+/// SQLite collection), which Mutex's `sending` rules would not let it hold.
 public final class Lock: @unchecked Sendable {
-    fileprivate let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    fileprivate let mutex = PthreadObject.make("pthread_mutex_init") { pthread_mutex_init($0, nil) }
 
-    public init() {
-        precondition(pthread_mutex_init(mutex, nil) == 0, "pthread_mutex_init failed")
-    }
+    public init() {}
 
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    deinit { PthreadObject.free(mutex, pthread_mutex_destroy) }
 
     public func lock() { precondition(pthread_mutex_lock(mutex) == 0, "pthread_mutex_lock failed") }
     public func unlock() { precondition(pthread_mutex_unlock(mutex) == 0, "pthread_mutex_unlock failed") }
@@ -27,21 +27,30 @@ public final class Lock: @unchecked Sendable {
 /// A mutex with one condition variable: `wait` must be called with the lock held.
 public final class ConditionLock: @unchecked Sendable {
     private let lockObject = Lock()
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let condition = PthreadObject.make("pthread_cond_init") { pthread_cond_init($0, nil) }
 
-    public init() {
-        precondition(pthread_cond_init(condition, nil) == 0, "pthread_cond_init failed")
-    }
+    public init() {}
 
-    deinit {
-        pthread_cond_destroy(condition)
-        condition.deallocate()
-    }
+    deinit { PthreadObject.free(condition, pthread_cond_destroy) }
 
     public func lock() { lockObject.lock() }
     public func unlock() { lockObject.unlock() }
     public func wait() { precondition(pthread_cond_wait(condition, lockObject.mutex) == 0, "pthread_cond_wait failed") }
     public func signal() { pthread_cond_signal(condition) }
+}
+
+/// pthread mutexes and condition variables must never move: each lives in its own allocation.
+private enum PthreadObject {
+    static func make<T>(_ what: String, _ initialise: (UnsafeMutablePointer<T>) -> Int32) -> UnsafeMutablePointer<T> {
+        let object = UnsafeMutablePointer<T>.allocate(capacity: 1)
+        precondition(initialise(object) == 0, "\(what) failed")
+        return object
+    }
+
+    static func free<T>(_ object: UnsafeMutablePointer<T>, _ destroy: (UnsafeMutablePointer<T>) -> Int32) {
+        _ = destroy(object)
+        object.deallocate()
+    }
 }
 
 /// A counting semaphore: `wait` blocks until the count is positive, then takes one.

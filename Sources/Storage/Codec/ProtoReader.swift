@@ -21,20 +21,7 @@ struct ProtoReader {
     init(_ bytes: ArraySlice<UInt8>) throws {
         var pos = bytes.startIndex
         let end = bytes.endIndex
-        func varint() throws -> UInt64 {
-            var result: UInt64 = 0
-            var shift: UInt64 = 0
-            while true {
-                guard pos < end else { throw CodecError("protobuf: truncated varint") }
-                let b = bytes[pos]
-                pos += 1
-                if shift < 64 { result |= UInt64(b & 0x7f) << shift }
-                if b < 0x80 { break }
-                shift += 7
-                if shift >= 70 { throw CodecError("protobuf: varint longer than 10 bytes") }
-            }
-            return result
-        }
+        func varint() throws -> UInt64 { try Self.varint(bytes, at: &pos) }
         while pos < end {
             let key = try varint()
             let tag = key >> 3
@@ -43,10 +30,8 @@ struct ProtoReader {
             case 0: fields.append((UInt32(tag), .varint(try varint())))
             case 1:
                 guard end - pos >= 8 else { throw CodecError("protobuf: truncated fixed64") }
-                var v: UInt64 = 0
-                for i in 0..<8 { v |= UInt64(bytes[pos + i]) << (8 * UInt64(i)) }
+                fields.append((UInt32(tag), .fixed64(Self.littleEndian(bytes, at: pos, count: 8))))
                 pos += 8
-                fields.append((UInt32(tag), .fixed64(v)))
             case 2:
                 let len = try varint()
                 guard len <= UInt64(end - pos) else { throw CodecError("protobuf: truncated length-delimited field") }
@@ -55,10 +40,8 @@ struct ProtoReader {
                 pos += n
             case 5:
                 guard end - pos >= 4 else { throw CodecError("protobuf: truncated fixed32") }
-                var v: UInt32 = 0
-                for i in 0..<4 { v |= UInt32(bytes[pos + i]) << (8 * UInt32(i)) }
+                fields.append((UInt32(tag), .fixed32(UInt32(Self.littleEndian(bytes, at: pos, count: 4)))))
                 pos += 4
-                fields.append((UInt32(tag), .fixed32(v)))
             default:
                 // groups (3, 4) and reserved wire types never occur in these messages
                 throw CodecError("protobuf: unsupported wire type \(key & 7) for tag \(tag)")
@@ -137,51 +120,67 @@ struct ProtoReader {
 
     /// Repeated float, packed or not.
     func floats(_ tag: UInt32) throws -> [Float] {
-        var out: [Float] = []
-        for f in fields where f.tag == tag {
-            switch f.value {
-            case .fixed32(let x): out.append(Float(bitPattern: x))
+        try repeated(tag) { value in
+            switch value {
+            case .fixed32(let x): return [Float(bitPattern: x)]
             case .bytes(let b):
                 guard b.count % 4 == 0 else { throw CodecError("protobuf: packed floats of odd length") }
-                var i = b.startIndex
-                while i < b.endIndex {
-                    var v: UInt32 = 0
-                    for k in 0..<4 { v |= UInt32(b[i + k]) << (8 * UInt32(k)) }
-                    out.append(Float(bitPattern: v))
-                    i += 4
+                return stride(from: b.startIndex, to: b.endIndex, by: 4).map {
+                    Float(bitPattern: UInt32(Self.littleEndian(b, at: $0, count: 4)))
                 }
-            default: throw CodecError("protobuf: tag \(tag) has the wrong wire type")
+            default: return nil
             }
         }
-        return out
     }
 
     /// Repeated uint32, packed or not.
     func uint32s(_ tag: UInt32) throws -> [UInt32] {
-        var out: [UInt32] = []
-        for f in fields where f.tag == tag {
-            switch f.value {
-            case .varint(let x): out.append(UInt32(truncatingIfNeeded: x))
+        try repeated(tag) { value in
+            switch value {
+            case .varint(let x): return [UInt32(truncatingIfNeeded: x)]
             case .bytes(let b):
                 var pos = b.startIndex
-                while pos < b.endIndex {
-                    var result: UInt64 = 0
-                    var shift: UInt64 = 0
-                    while true {
-                        guard pos < b.endIndex else { throw CodecError("protobuf: truncated packed varint") }
-                        let byte = b[pos]
-                        pos += 1
-                        if shift < 64 { result |= UInt64(byte & 0x7f) << shift }
-                        if byte < 0x80 { break }
-                        shift += 7
-                        if shift >= 70 { throw CodecError("protobuf: varint longer than 10 bytes") }
-                    }
-                    out.append(UInt32(truncatingIfNeeded: result))
-                }
-            default: throw CodecError("protobuf: tag \(tag) has the wrong wire type")
+                var out: [UInt32] = []
+                while pos < b.endIndex { out.append(UInt32(truncatingIfNeeded: try Self.varint(b, at: &pos))) }
+                return out
+            default: return nil
             }
         }
+    }
+
+    /// Every occurrence of a repeated scalar field, in order: `decode` turns one occurrence (a
+    /// single value, or a packed run) into values, nil for the wrong wire type.
+    private func repeated<T>(_ tag: UInt32, _ decode: (Value) throws -> [T]?) throws -> [T] {
+        var out: [T] = []
+        for f in fields where f.tag == tag {
+            guard let values = try decode(f.value) else { throw CodecError("protobuf: tag \(tag) has the wrong wire type") }
+            out += values
+        }
         return out
+    }
+
+    // MARK: Wire primitives
+
+    /// The varint at `pos` (advanced past it); at most 10 bytes, bits beyond 64 dropped.
+    static func varint(_ bytes: ArraySlice<UInt8>, at pos: inout Int) throws -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard pos < bytes.endIndex else { throw CodecError("protobuf: truncated varint") }
+            let b = bytes[pos]
+            pos += 1
+            if shift < 64 { result |= UInt64(b & 0x7f) << shift }
+            if b < 0x80 { return result }
+            shift += 7
+            if shift >= 70 { throw CodecError("protobuf: varint longer than 10 bytes") }
+        }
+    }
+
+    /// `count` bytes at `pos` as a little-endian number (the caller checked they are there).
+    static func littleEndian(_ bytes: ArraySlice<UInt8>, at pos: Int, count: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for i in 0..<count { v |= UInt64(bytes[pos + i]) << (8 * UInt64(i)) }
+        return v
     }
 }
 

@@ -50,9 +50,7 @@ public struct MediaMeta: Equatable, Sendable {
     public var liveFiles: Int64
 
     public init(lastUsn: Int64, totalBytes: Int64, liveFiles: Int64) {
-        self.lastUsn = lastUsn
-        self.totalBytes = totalBytes
-        self.liveFiles = liveFiles
+        (self.lastUsn, self.totalBytes, self.liveFiles) = (lastUsn, totalBytes, liveFiles)
     }
 }
 
@@ -63,9 +61,7 @@ public struct MediaChange: Equatable, Sendable {
     public var sha1Hex: String
 
     public init(name: String, usn: Int64, sha1Hex: String) {
-        self.name = name
-        self.usn = usn
-        self.sha1Hex = sha1Hex
+        (self.name, self.usn, self.sha1Hex) = (name, usn, sha1Hex)
     }
 }
 

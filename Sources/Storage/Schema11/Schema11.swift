@@ -157,34 +157,24 @@ public enum Schema11 {
             try insertTag.bind(2, value.int64 ?? 0)
             _ = try insertTag.step()
         }
+        // Appends "_" to a name another row of `table` already has; true if it did.
+        func madeUnique(_ name: inout String, in table: String, id: Int64) throws -> Bool {
+            let before = name
+            while try db.scalar("SELECT 1 FROM \(table) WHERE name = ? AND id != ?", [.text(name), .integer(id)]) != nil {
+                name += "_"
+            }
+            return name != before
+        }
         for (_, value) in models.entries {
             var nt = try NotetypeCodec.row(fromSchema11: value)
-            var changed = false
-            if nt.id == 0 {
-                nt.id = Int64(UInt32.random(in: 1...UInt32(Int32.max)))
-                changed = true
-            }
-            while try db.scalar("SELECT 1 FROM notetypes WHERE name = ? AND id != ?", [.text(nt.name), .integer(nt.id)]) != nil {
-                nt.name += "_"
-                changed = true
-            }
-            if changed {
-                nt.usn = usn
-                nt.mtimeSecs = nowSecs
-            }
+            let newId = nt.id == 0
+            if newId { nt.id = Int64(UInt32.random(in: 1...UInt32(Int32.max))) }
+            if try madeUnique(&nt.name, in: "notetypes", id: nt.id) || newId { (nt.usn, nt.mtimeSecs) = (usn, nowSecs) }
             try store.writeNotetype(nt)
         }
         for (_, value) in decks.entries {
             var deck = try DeckCodec.row(fromSchema11: value)
-            var changed = false
-            while try db.scalar("SELECT 1 FROM decks WHERE name = ? AND id != ?", [.text(deck.name), .integer(deck.id)]) != nil {
-                deck.name += "_"
-                changed = true
-            }
-            if changed {
-                deck.usn = usn
-                deck.mtimeSecs = nowSecs
-            }
+            if try madeUnique(&deck.name, in: "decks", id: deck.id) { (deck.usn, deck.mtimeSecs) = (usn, nowSecs) }
             try store.writeDeck(deck)
         }
         try db.run("UPDATE col SET conf = '', models = '', decks = '', dconf = '', tags = ''")

@@ -22,38 +22,17 @@ extension SyncStore {
 
     /// Writes the notetype with its fields and templates (replacing the old ones; ords from position).
     public func writeNotetype(_ nt: NotetypeRow) throws {
-        let s = try stmt("INSERT OR REPLACE INTO notetypes (id, name, mtime_secs, usn, config) VALUES (?, ?, ?, ?, ?)")
-        try s.bind(1, nt.id)
-        try s.bind(2, nt.name)
-        try s.bind(3, nt.mtimeSecs)
-        try s.bind(4, nt.usn)
-        try s.bind(5, nt.config)
-        try s.step()
-        let df = try stmt("DELETE FROM fields WHERE ntid = ?")
-        try df.bind(1, nt.id)
-        try df.step()
-        let f = try stmt("INSERT INTO fields (ntid, ord, name, config) VALUES (?, ?, ?, ?)")
+        try write("INSERT OR REPLACE INTO notetypes (id, name, mtime_secs, usn, config) VALUES (?, ?, ?, ?, ?)",
+                  [.integer(nt.id), .text(nt.name), .integer(nt.mtimeSecs), .integer(nt.usn), .blob(nt.config)])
+        try write("DELETE FROM fields WHERE ntid = ?", [.integer(nt.id)])
         for (ord, field) in nt.fields.enumerated() {
-            f.reset()
-            try f.bind(1, nt.id)
-            try f.bind(2, Int64(ord))
-            try f.bind(3, field.name)
-            try f.bind(4, field.config)
-            try f.step()
+            try write("INSERT INTO fields (ntid, ord, name, config) VALUES (?, ?, ?, ?)",
+                      [.integer(nt.id), .integer(Int64(ord)), .text(field.name), .blob(field.config)])
         }
-        let dt = try stmt("DELETE FROM templates WHERE ntid = ?")
-        try dt.bind(1, nt.id)
-        try dt.step()
-        let t = try stmt("INSERT INTO templates (ntid, ord, name, mtime_secs, usn, config) VALUES (?, ?, ?, ?, ?, ?)")
-        for (ord, template) in nt.templates.enumerated() {
-            t.reset()
-            try t.bind(1, nt.id)
-            try t.bind(2, Int64(ord))
-            try t.bind(3, template.name)
-            try t.bind(4, template.mtimeSecs)
-            try t.bind(5, template.usn)
-            try t.bind(6, template.config)
-            try t.step()
+        try write("DELETE FROM templates WHERE ntid = ?", [.integer(nt.id)])
+        for (ord, t) in nt.templates.enumerated() {
+            try write("INSERT INTO templates (ntid, ord, name, mtime_secs, usn, config) VALUES (?, ?, ?, ?, ?, ?)",
+                      [.integer(nt.id), .integer(Int64(ord)), .text(t.name), .integer(t.mtimeSecs), .integer(t.usn), .blob(t.config)])
         }
         invalidateNotetypeShapes()
     }
@@ -68,14 +47,8 @@ extension SyncStore {
     }
 
     public func writeDeck(_ d: DeckRow) throws {
-        let s = try stmt("INSERT OR REPLACE INTO decks (id, name, mtime_secs, usn, common, kind) VALUES (?, ?, ?, ?, ?, ?)")
-        try s.bind(1, d.id)
-        try s.bind(2, d.name)
-        try s.bind(3, d.mtimeSecs)
-        try s.bind(4, d.usn)
-        try s.bind(5, d.common)
-        try s.bind(6, d.kind)
-        try s.step()
+        try write("INSERT OR REPLACE INTO decks (id, name, mtime_secs, usn, common, kind) VALUES (?, ?, ?, ?, ?, ?)",
+                  [.integer(d.id), .text(d.name), .integer(d.mtimeSecs), .integer(d.usn), .blob(d.common), .blob(d.kind)])
     }
 
     // MARK: deck configs
@@ -88,12 +61,14 @@ extension SyncStore {
     }
 
     public func writeDeckConfig(_ c: DeckConfigRow) throws {
-        let s = try stmt("INSERT OR REPLACE INTO deck_config (id, name, mtime_secs, usn, config) VALUES (?, ?, ?, ?, ?)")
-        try s.bind(1, c.id)
-        try s.bind(2, c.name)
-        try s.bind(3, c.mtimeSecs)
-        try s.bind(4, c.usn)
-        try s.bind(5, c.config)
+        try write("INSERT OR REPLACE INTO deck_config (id, name, mtime_secs, usn, config) VALUES (?, ?, ?, ?, ?)",
+                  [.integer(c.id), .text(c.name), .integer(c.mtimeSecs), .integer(c.usn), .blob(c.config)])
+    }
+
+    /// Runs a cached write statement with `values` bound to its parameters 1...n.
+    private func write(_ sql: String, _ values: [SQLiteValue]) throws {
+        let s = try stmt(sql)
+        try s.bind(values)
         try s.step()
     }
 }

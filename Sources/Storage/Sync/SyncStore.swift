@@ -257,29 +257,33 @@ public final class SyncStore {
     // MARK: reading rows
 
     public func revlog(_ id: Int64) throws -> SyncRevlog? {
-        let s = try cached(&revlogStmt, "SELECT id, cid, usn, ease, ivl, lastIvl, factor, time, type FROM revlog WHERE id = ?")
-        try s.bind(1, id)
-        guard try s.step() else { return nil }
-        return SyncRevlog(id: s.int64(0), cid: s.int64(1), usn: s.int64(2), ease: s.int64(3), ivl: s.int64(4),
-                          lastIvl: s.int64(5), factor: s.int64(6), time: s.int64(7), type: s.int64(8))
+        try row(&revlogStmt, "SELECT id, cid, usn, ease, ivl, lastIvl, factor, time, type FROM revlog WHERE id = ?", id) { s in
+            SyncRevlog(id: s.int64(0), cid: s.int64(1), usn: s.int64(2), ease: s.int64(3), ivl: s.int64(4),
+                       lastIvl: s.int64(5), factor: s.int64(6), time: s.int64(7), type: s.int64(8))
+        }
     }
 
     public func card(_ id: Int64) throws -> SyncCard? {
-        let s = try cached(&cardStmt, "SELECT id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data FROM cards WHERE id = ?")
-        try s.bind(1, id)
-        guard try s.step() else { return nil }
-        return SyncCard(id: s.int64(0), nid: s.int64(1), did: s.int64(2), ord: s.int64(3), mod: s.int64(4),
-                        usn: s.int64(5), type: s.int64(6), queue: s.int64(7), due: s.int64(8), ivl: s.int64(9),
-                        factor: s.int64(10), reps: s.int64(11), lapses: s.int64(12), left: s.int64(13),
-                        odue: s.int64(14), odid: s.int64(15), flags: s.int64(16), data: s.text(17))
+        try row(&cardStmt, "SELECT id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data FROM cards WHERE id = ?", id) { s in
+            SyncCard(id: s.int64(0), nid: s.int64(1), did: s.int64(2), ord: s.int64(3), mod: s.int64(4),
+                     usn: s.int64(5), type: s.int64(6), queue: s.int64(7), due: s.int64(8), ivl: s.int64(9),
+                     factor: s.int64(10), reps: s.int64(11), lapses: s.int64(12), left: s.int64(13),
+                     odue: s.int64(14), odid: s.int64(15), flags: s.int64(16), data: s.text(17))
+        }
     }
 
     public func note(_ id: Int64) throws -> SyncNote? {
-        let s = try cached(&noteStmt, "SELECT id, guid, mid, mod, usn, tags, flds FROM notes WHERE id = ?")
+        try row(&noteStmt, "SELECT id, guid, mid, mod, usn, tags, flds FROM notes WHERE id = ?", id) { s in
+            SyncNote(id: s.int64(0), guid: s.text(1), mid: s.int64(2), mod: s.int64(3), usn: s.int64(4), tags: s.text(5), flds: s.text(6))
+        }
+    }
+
+    /// The row with this id, read by `make` from a cached statement; nil if there is none.
+    private func row<T>(_ slot: inout SQLiteStatement?, _ sql: String, _ id: Int64, _ make: (SQLiteStatement) -> T) throws -> T? {
+        let s = try cached(&slot, sql)
         try s.bind(1, id)
         guard try s.step() else { return nil }
-        return SyncNote(id: s.int64(0), guid: s.text(1), mid: s.int64(2), mod: s.int64(3), usn: s.int64(4),
-                        tags: s.text(5), flds: s.text(6))
+        return make(s)
     }
 
     // MARK: merging rows from a client
@@ -287,15 +291,7 @@ public final class SyncStore {
     /// `INSERT OR IGNORE`: an existing revlog entry is never changed.
     public func mergeRevlog(_ r: SyncRevlog, usn: Int64) throws {
         let s = try cached(&mergeRevlogStmt, "INSERT OR IGNORE INTO revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type) VALUES (?,?,?,?,?,?,?,?,?)")
-        try s.bind(1, r.id)
-        try s.bind(2, r.cid)
-        try s.bind(3, usn)
-        try s.bind(4, r.ease)
-        try s.bind(5, r.ivl)
-        try s.bind(6, r.lastIvl)
-        try s.bind(7, r.factor)
-        try s.bind(8, r.time)
-        try s.bind(9, r.type)
+        try s.bindIntegers(from: 1, r.id, r.cid, usn, r.ease, r.ivl, r.lastIvl, r.factor, r.time, r.type)
         try s.step()
     }
 
@@ -321,23 +317,8 @@ public final class SyncStore {
         // One statement: insert, or overwrite the row when `proceed` would allow it (every column is
         // set, so the stored row is the same as with INSERT OR REPLACE after a check).
         let s = try cached(&insertCardStmt, "INSERT INTO cards (id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left, odue, odid, flags, data) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18) ON CONFLICT (id) DO UPDATE SET nid = ?2, did = ?3, ord = ?4, mod = ?5, usn = ?6, type = ?7, queue = ?8, due = ?9, ivl = ?10, factor = ?11, reps = ?12, lapses = ?13, left = ?14, odue = ?15, odid = ?16, flags = ?17, data = ?18 WHERE cards.usn < ?19 OR cards.mod < ?5")
-        try s.bind(1, c.id)
-        try s.bind(2, c.nid)
-        try s.bind(3, c.did)
-        try s.bind(4, c.ord)
-        try s.bind(5, c.mod)
-        try s.bind(6, usn)
-        try s.bind(7, c.type)
-        try s.bind(8, c.queue)
-        try s.bind(9, c.due)
-        try s.bind(10, c.ivl)
-        try s.bind(11, c.factor)
-        try s.bind(12, c.reps)
-        try s.bind(13, c.lapses)
-        try s.bind(14, c.left)
-        try s.bind(15, c.odue)
-        try s.bind(16, c.odid)
-        try s.bind(17, c.flags)
+        try s.bindIntegers(from: 1, c.id, c.nid, c.did, c.ord, c.mod, usn, c.type, c.queue, c.due, c.ivl, c.factor, c.reps,
+                           c.lapses, c.left, c.odue, c.odid, c.flags)
         try s.bind(18, c.data)
         try s.bind(19, clientUsn)
         try s.step()
@@ -364,41 +345,9 @@ public final class SyncStore {
         let c = try stmt("SELECT count(*) FROM fields WHERE ntid = ?")
         try c.bind(1, id)
         _ = try c.step()
-        let shape = NotetypeShape(fieldCount: Int(c.int64(0)), sortIndex: Int(Self.protoVarint(config, field: 2) ?? 0))
+        let shape = NotetypeShape(fieldCount: Int(c.int64(0)), sortIndex: Int((try? ProtoReader(config).uint32(2)) ?? 0))
         shapes[id] = shape
         return shape
-    }
-
-    /// The first varint value of a top-level field in a protobuf message, if present.
-    static func protoVarint(_ bytes: [UInt8], field: UInt64) -> UInt64? {
-        var i = 0
-        func varint() -> UInt64? {
-            var result: UInt64 = 0, shift: UInt64 = 0
-            while i < bytes.count {
-                let b = bytes[i]
-                i += 1
-                if shift < 64 { result |= UInt64(b & 0x7f) << shift }
-                if b & 0x80 == 0 { return result }
-                shift += 7
-            }
-            return nil
-        }
-        while i < bytes.count {
-            guard let key = varint() else { return nil }
-            let tag = key >> 3, wire = key & 7
-            switch wire {
-            case 0:
-                guard let v = varint() else { return nil }
-                if tag == field { return v }
-            case 1: i += 8
-            case 2:
-                guard let n = varint(), n <= UInt64(bytes.count - i) else { return nil }
-                i += Int(n)
-            case 5: i += 4
-            default: return nil
-            }
-        }
-        return nil
     }
 
     /// Stores a client's note if it wins (§4.3), with control characters removed and sfld/csum

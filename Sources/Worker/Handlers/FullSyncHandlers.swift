@@ -78,7 +78,7 @@ enum FullSyncHandlers {
             guard rename(tempPath, target) == 0 else {
                 throw InternalError("cannot replace the collection: \(String(cString: strerror(errno)))")
             }
-            syncDirectory(store.folder)
+            try? FileSync.sync(path: store.folder)
         }
         context.log.info("collection replaced by upload", ["user": .string(context.user), "bytes": .of(written)])
         try exchange.respond(text: "OK")
@@ -131,15 +131,6 @@ enum FullSyncHandlers {
                 try block.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                 offset += n
             }
-        }
-    }
-
-    /// fsync of a folder, so a rename inside it survives a power cut.
-    static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
         }
     }
 }

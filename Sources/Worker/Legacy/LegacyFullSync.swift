@@ -16,7 +16,11 @@ enum LegacyFullSync {
         let copy = store.folder + "/\(UserStore.uploadPrefix)legacy-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
         defer { for suffix in ["", "-journal", "-wal", "-shm"] { unlink(copy + suffix) } }
         // Copy under the lock (the collection is closed and checkpointed), downgrade outside it.
-        try store.exclusive { try CollectionCopy.copy(from: store.collectionPath, to: copy) }
+        try store.exclusive {
+            do { try FileSync.copy(from: store.collectionPath, to: copy, durable: false) } catch {
+                throw InternalError("cannot copy the collection: \(error)")
+            }
+        }
         do {
             try Schema11.downgrade(atPath: copy)
         } catch {
@@ -29,9 +33,6 @@ enum LegacyFullSync {
     static func upgradeUpload(atPath path: String) throws {
         defer { for suffix in ["-journal", "-wal", "-shm"] { unlink(path + suffix) } }
         try Schema11.upgrade(atPath: path, nowSecs: WallClock.nowMillis() / 1000)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw InternalError("cannot reopen the upgraded upload") }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw InternalError("fsync of the upgraded upload failed") }
+        do { try FileSync.sync(path: path) } catch { throw InternalError("the upgraded upload: \(error)") }
     }
 }

@@ -1,3 +1,4 @@
+import Archive
 import Glibc
 import Shared
 

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Shared
 import Storage
 
 /// A maintenance job failed; `description` is the one line the operator sees.
@@ -61,10 +62,7 @@ enum MaintenanceFiles {
 
     /// fsync of a file or folder.
     static func sync(_ path: String) throws {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw MaintenanceError.posix("cannot open", path) }
-        defer { Glibc.close(fd) }
-        guard fsync(fd) == 0 else { throw MaintenanceError.posix("cannot fsync", path) }
+        do { try FileSync.sync(path: path) } catch { throw MaintenanceError("cannot fsync \(path): \(error)") }
     }
 
     static func parent(of path: String) -> String {
@@ -88,36 +86,9 @@ enum MaintenanceFiles {
 
     /// Copies a regular file to a new file (never replaces one) and fsyncs it.
     static func copy(_ source: String, _ target: String) throws {
-        let input = Glibc.open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw MaintenanceError.posix("cannot open", source) }
-        defer { Glibc.close(input) }
-        let output = Glibc.open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard output >= 0 else { throw MaintenanceError.posix("cannot create", target) }
-        var ok = false
-        defer {
-            Glibc.close(output)
-            if !ok { unlink(target) }
+        do { try FileSync.copy(from: source, to: target, durable: true) } catch {
+            throw MaintenanceError("cannot copy \(source): \(error)")
         }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw MaintenanceError.posix("cannot read", source)
-            }
-            if n == 0 { break }
-            var done = 0
-            while done < n {
-                let w = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + done, n - done) }
-                if w < 0 {
-                    if errno == EINTR { continue }
-                    throw MaintenanceError.posix("cannot write", target)
-                }
-                done += w
-            }
-        }
-        guard fsync(output) == 0 else { throw MaintenanceError.posix("cannot fsync", target) }
-        ok = true
     }
 
     /// The raw SHA-1 of a file's content.

@@ -1,3 +1,4 @@
+import CShim
 import Glibc
 
 /// Remembers a media file's CRC-32 in an extended attribute (`user.ankisync.crc32`), so a download
@@ -11,35 +12,22 @@ import Glibc
 enum ChecksumCache {
     static let attribute = "user.ankisync.crc32"
 
-    private typealias GetFn = @convention(c) (Int32, UnsafePointer<CChar>, UnsafeMutableRawPointer?, Int) -> Int
-    private typealias SetFn = @convention(c) (Int32, UnsafePointer<CChar>, UnsafeRawPointer?, Int, Int32) -> Int32
-
-    // glibc's xattr calls are not in the Glibc module map; look them up once.
-    private static let functions: (get: GetFn, set: SetFn)? = {
-        guard let handle = dlopen(nil, RTLD_NOW), let get = dlsym(handle, "fgetxattr"), let set = dlsym(handle, "fsetxattr") else {
-            return nil
-        }
-        return (unsafeBitCast(get, to: GetFn.self), unsafeBitCast(set, to: SetFn.self))
-    }()
-
     private static func stamp(_ st: stat, crc: UInt32) -> String {
         "1 \(crc) \(st.st_size) \(st.st_mtim.tv_sec) \(st.st_mtim.tv_nsec) \(st.st_ino)"
     }
 
     /// Records `crc` for the file open at `fd` (best effort).
     static func store(fd: Int32, crc: UInt32) {
-        guard let set = functions?.set else { return }
         var st = stat()
         guard fstat(fd, &st) == 0 else { return }
         let value = Array(stamp(st, crc: crc).utf8)
-        _ = value.withUnsafeBytes { set(fd, attribute, $0.baseAddress, $0.count, 0) }
+        _ = value.withUnsafeBytes { cshim_fsetxattr(fd, attribute, $0.baseAddress, $0.count) }
     }
 
     /// The recorded CRC if it still describes the file (`st` is the file's current status).
     static func load(fd: Int32, matching st: stat) -> UInt32? {
-        guard let get = functions?.get else { return nil }
         var buffer = [UInt8](repeating: 0, count: 96)
-        let n = buffer.withUnsafeMutableBytes { get(fd, attribute, $0.baseAddress, $0.count) }
+        let n = buffer.withUnsafeMutableBytes { cshim_fgetxattr(fd, attribute, $0.baseAddress, $0.count) }
         guard n > 0 else { return nil }
         let text = String(decoding: buffer[0..<n], as: UTF8.self)
         guard let crcText = text.split(separator: " ").dropFirst().first, let crc = UInt32(crcText),

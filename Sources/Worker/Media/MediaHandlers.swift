@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Archive
 import Glibc
 import Shared
 import Storage
@@ -146,6 +147,7 @@ enum MediaUpload {
             guard member.uncompressedSize > 0 else { throw MediaUploadError("\(MediaHandlers.jsonString(item.name)) is empty") }
             members.append(member)
         }
+        try MediaManifest.checkBudget(memberCount: archive.entries.count, declaredSizes: members.compactMap { $0?.uncompressedSize })
         var staged: [MediaService.StagedChange] = []
         staged.reserveCapacity(manifest.count)
         do {
@@ -162,7 +164,7 @@ enum MediaUpload {
                 let size: Int
                 do {
                     defer { close(out) }
-                    size = try archive.read(member, limit: MediaLimits.maxFileBytes) { chunk in
+                    size = try archive.read(member, limit: member.uncompressedSize) { chunk in
                         hasher.update(chunk)
                         try writeAll(out, chunk)
                     }
@@ -172,7 +174,7 @@ enum MediaUpload {
                     // `read` checked the content against the member's CRC-32: keep it for downloads.
                     ChecksumCache.store(fd: out, crc: member.crc32)
                 } catch let error as ZipError where error.kind == .memberTooLarge {
-                    throw MediaUploadError("\(MediaHandlers.jsonString(item.name)) is larger than \(MediaLimits.maxFileBytes) bytes")
+                    throw MediaUploadError("\(MediaHandlers.jsonString(item.name)) inflates to more than the \(member.uncompressedSize) bytes its zip member declares")
                 }
                 guard size > 0 else { throw MediaUploadError("\(MediaHandlers.jsonString(item.name)) is empty") }
                 staged[staged.count - 1].change = .addOrReplace(name: item.name, sha1: hasher.finalize(), size: Int64(size))

@@ -136,7 +136,7 @@ final class MediaService: Sendable {
                             break
                         }
                     }
-                    if !created.isEmpty && Self.syncStagedFiles { Self.syncFolder(stagingFolder) }
+                    if !created.isEmpty && Self.syncStagedFiles { try? FileSync.sync(path: stagingFolder) }
                 }
             } catch {
                 for path in created { unlink(path) }
@@ -189,13 +189,6 @@ final class MediaService: Sendable {
     /// Staged files are flushed to disk (fdatasync) before the commit that makes them official, so
     /// even a power cut cannot leave a file under its real name with content the database does not list.
     static let syncStagedFiles = true
-
-    static func syncFolder(_ path: String) {
-        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        Glibc.close(fd)
-    }
 
     static func makeFolder(_ path: String) throws {
         if mkdir(path, 0o700) == 0 || errno == EEXIST { return }

@@ -18,45 +18,37 @@ public enum GzipError: Error, CustomStringConvertible, Equatable, Sendable {
 /// Streaming gzip decoder with an output limit (legacy `data` fields when `c` is not "0").
 /// Only the first gzip member is read, as the reference does; bytes after it are ignored.
 public final class GzipInflater {
-    private var stream = z_stream()
+    private let inflater: Inflater
     private let limit: Int
     public private(set) var produced = 0
     public private(set) var ended = false
-    private var out: [UInt8]
+    private let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
 
     public init(limit: Int) throws {
         self.limit = limit
-        out = [UInt8](repeating: 0, count: 64 * 1024)
-        guard inflateInit2_(&stream, MAX_WBITS + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        guard let inflater = Inflater(.gzip) else {
+            out.deallocate()
             throw GzipError.corrupt("cannot start a gzip decoder")
         }
+        self.inflater = inflater
     }
 
-    deinit { inflateEnd(&stream) }
+    deinit { out.deallocate() }
 
     public func feed(_ input: UnsafeRawBufferPointer, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard !ended, input.count > 0 else { return }
-        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.assumingMemoryBound(to: UInt8.self))
-        stream.avail_in = UInt32(input.count)
-        defer { stream.next_in = nil; stream.avail_in = 0 }
+        inflater.setInput(input.baseAddress, count: input.count)
+        defer { inflater.setInput(nil, count: 0) }
         while true {
-            let outCap = out.count
-            let (rc, got): (Int32, Int) = out.withUnsafeMutableBytes { buf in
-                stream.next_out = buf.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                stream.avail_out = UInt32(outCap)
-                let rc = CZlib.inflate(&stream, Z_NO_FLUSH)
-                return (rc, outCap - Int(stream.avail_out))
-            }
+            let (rc, got) = inflater.inflate(into: out)
             if got > 0 {
                 produced += got
                 if produced > limit { throw GzipError.outputLimit(limit) }
-                try out.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }
+                try sink(UnsafeRawBufferPointer(rebasing: out[0..<got]))
             }
             if rc == Z_STREAM_END { ended = true; return }
-            if rc == Z_BUF_ERROR || (rc == Z_OK && stream.avail_in == 0 && stream.avail_out > 0) { return }
-            guard rc == Z_OK else {
-                throw GzipError.corrupt(stream.msg.map { String(cString: $0) } ?? "error \(rc)")
-            }
+            if rc == Z_BUF_ERROR || (rc == Z_OK && inflater.inputLeft == 0 && got < out.count) { return }
+            guard rc == Z_OK else { throw GzipError.corrupt(inflater.message(rc)) }
         }
     }
 

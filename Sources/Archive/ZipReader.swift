@@ -136,46 +136,37 @@ public final class ZipReader {
     private func inflate(_ entry: ZipEntry, limit: Int, piece: Int, verifyCRC: Bool,
                          sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         let name = entry.name
-        var stream = z_stream()
-        guard inflateInit2_(&stream, -MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw ZipError("cannot start a deflate decoder")
-        }
-        defer { inflateEnd(&stream) }
+        guard let inflater = Inflater(.raw) else { throw ZipError("cannot start a deflate decoder") }
         let outCap = max(min(piece, 1 << 20), 1024)
-        let out = UnsafeMutablePointer<UInt8>.allocate(capacity: outCap)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: outCap, alignment: 16)
         defer { out.deallocate() }
         var inputLeft = entry.compressedSize
         var inputPos = entry.dataOffset
         var produced = 0
         var crc: UInt32 = 0
         while true {
-            if stream.avail_in == 0 && inputLeft > 0 {
+            if inflater.inputLeft == 0 && inputLeft > 0 {
                 let n = min(inputLeft, 1 << 30)
-                stream.next_in = UnsafeMutablePointer(mutating: (base + inputPos).assumingMemoryBound(to: UInt8.self))
-                stream.avail_in = UInt32(n)
+                inflater.setInput(base + inputPos, count: n)
                 inputPos += n
                 inputLeft -= n
             }
-            stream.next_out = out
-            stream.avail_out = UInt32(outCap)
-            let rc = CZlib.inflate(&stream, Z_NO_FLUSH)
-            let got = outCap - Int(stream.avail_out)
+            let (rc, got) = inflater.inflate(into: out)
             if got > 0 {
                 produced += got
                 if produced > limit {
                     throw ZipError(.memberTooLarge, "member \(name) decompresses to more than the limit of \(limit) bytes")
                 }
-                let chunk = UnsafeRawBufferPointer(start: out, count: got)
+                let chunk = UnsafeRawBufferPointer(rebasing: out[0..<got])
                 if verifyCRC { crc = CRC32.update(crc, chunk) }
                 try sink(chunk)
             }
             if rc == Z_STREAM_END { break }
-            if rc == Z_BUF_ERROR && stream.avail_in == 0 && inputLeft == 0 {
+            if rc == Z_BUF_ERROR && inflater.inputLeft == 0 && inputLeft == 0 {
                 throw ZipError("member \(name): deflate data ends before its final block")
             }
             guard rc == Z_OK || rc == Z_BUF_ERROR else {
-                let why = stream.msg.map { String(cString: $0) } ?? "error \(rc)"
-                throw ZipError("member \(name): corrupt deflate data (\(why))")
+                throw ZipError("member \(name): corrupt deflate data (\(inflater.message(rc)))")
             }
         }
         guard produced == entry.uncompressedSize else {
@@ -233,6 +224,7 @@ public final class ZipReader {
         var entries: [ZipEntry] = []
         entries.reserveCapacity(count)
         var seen = Set<[UInt8]>()
+        var spans: [(start: Int, end: Int, name: String)] = []
         var p = cdOffset
         let cdEnd = cdOffset + cdSize
         for index in 0..<count {
@@ -271,7 +263,14 @@ public final class ZipReader {
             }
             entries.append(ZipEntry(nameBytes: name, method: UInt16(method), crc32: crc, compressedSize: csize,
                                     uncompressedSize: usize, dataOffset: dataOffset))
+            spans.append((localOffset, dataOffset + csize, shown))
             p += 46 + nlen + xlen + clen
+        }
+        // Members may not share bytes: overlapping members let a small archive inflate to many
+        // times its size through one compressed stream read again and again.
+        spans.sort { $0.start < $1.start }
+        for (a, b) in zip(spans, spans.dropFirst()) where b.start < a.end {
+            throw ZipError("members \(a.name) and \(b.name) overlap in the archive")
         }
         return entries
     }

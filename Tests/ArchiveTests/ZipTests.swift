@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Shared
+@testable import Archive
 
 final class ZipTests: XCTestCase {
     /// Python zipfile (3.x): member "0" deflated ("hello media " × 20), `_meta` stored.
@@ -112,6 +112,16 @@ final class ZipTests: XCTestCase {
     func testDuplicateMemberNamesAreRefused() throws {
         let bytes = try StoredZipWriter.build([("a", [1]), ("a", [2])])
         XCTAssertTrue(zipError { _ = try ZipReader(bytes: bytes) }?.reason.contains("two members") ?? false)
+    }
+
+    /// Two directory entries sharing one member's bytes (the overlapping-member zip bomb).
+    func testOverlappingMembersAreRefused() throws {
+        var bytes = try StoredZipWriter.build([("a", Array("shared".utf8)), ("b", Array("other!".utf8))])
+        // Point the second central entry's local-header offset (at +42) at the first member.
+        let central = bytes.count - 22 - 2 * 47
+        XCTAssertEqual(Array(bytes[(central + 47)..<(central + 51)]), [0x50, 0x4b, 0x01, 0x02])
+        for k in 0..<4 { bytes[central + 47 + 42 + k] = 0 }
+        XCTAssertTrue(zipError { _ = try ZipReader(bytes: bytes) }?.reason.contains("overlap") ?? false)
     }
 
     func testStoredWriterRoundTripAndExactSize() throws {
