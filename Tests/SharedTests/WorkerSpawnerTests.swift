@@ -9,6 +9,7 @@ final class WorkerSpawnerTests: XCTestCase {
         XCTAssertEqual(WorkerSpawner.describe(status: 3 << 8), "exit 3")
         XCTAssertEqual(WorkerSpawner.describe(status: 9), "signal 9")
         XCTAssertEqual(WorkerSpawner.describe(status: 15 | 0x80), "signal 15", "core-dump bit ignored")
+        XCTAssertEqual(WorkerSpawner.describe(status: 31), "signal 31: worker killed by the sandbox (SIGSYS)")
         XCTAssertTrue(WorkerSpawner.exitedCleanly(status: 0))
         XCTAssertFalse(WorkerSpawner.exitedCleanly(status: 1 << 8))
         XCTAssertFalse(WorkerSpawner.exitedCleanly(status: 9))

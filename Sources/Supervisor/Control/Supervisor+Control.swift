@@ -122,7 +122,8 @@ extension Supervisor {
                 lastRequestMillis: record.lastRequestMillis > 0 ? record.lastRequestMillis : nil,
                 requestsServed: record.requestsBefore + record.stats.requestsServed,
                 consecutiveCrashes: record.consecutiveCrashes,
-                backoffSeconds: now < record.backoffUntil ? Int((record.backoffUntil - now).rounded(.up)) : nil)
+                backoffSeconds: now < record.backoffUntil ? Int((record.backoffUntil - now).rounded(.up)) : nil,
+                isolation: record.isRunning ? record.stats.isolation : nil)
         }
         return ServerStatus(pid: getpid(), version: ServerVersion.string, uptimeSeconds: Int(now - startedAt), users: users)
     }
