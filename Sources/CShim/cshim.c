@@ -345,7 +345,7 @@ static const int cshim_worker_syscalls[] = {
     SYS_lseek, SYS_close, SYS_openat, SYS_fstat, SYS_newfstatat, SYS_statx, SYS_faccessat,
     SYS_faccessat2, SYS_fcntl, SYS_flock, SYS_fsync, SYS_fdatasync, SYS_ftruncate, SYS_fallocate,
     SYS_renameat, SYS_renameat2, SYS_linkat, SYS_unlinkat, SYS_mkdirat, SYS_getdents64, SYS_getcwd,
-    SYS_readlinkat, SYS_fchmod, SYS_fchown, SYS_fstatfs, SYS_statfs, SYS_fadvise64, SYS_copy_file_range,
+    SYS_readlinkat, SYS_fchmod, SYS_fchmodat, SYS_fchown, SYS_fstatfs, SYS_statfs, SYS_fadvise64, SYS_copy_file_range,
     SYS_sendfile, SYS_fgetxattr, SYS_fsetxattr, SYS_flistxattr, SYS_utimensat, SYS_dup, SYS_dup3,
     SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise, SYS_brk, SYS_membarrier,
     SYS_futex, SYS_set_robust_list, SYS_get_robust_list, SYS_rseq, SYS_set_tid_address, SYS_exit,
@@ -358,7 +358,7 @@ static const int cshim_worker_syscalls[] = {
     SYS_sysinfo, SYS_prctl,
 #ifdef SYS_open
     SYS_open, SYS_stat, SYS_lstat, SYS_access, SYS_rename, SYS_link, SYS_unlink, SYS_mkdir,
-    SYS_rmdir, SYS_readlink, SYS_poll, SYS_select, SYS_dup2, SYS_time, SYS_arch_prctl,
+    SYS_rmdir, SYS_readlink, SYS_chmod, SYS_poll, SYS_select, SYS_dup2, SYS_time, SYS_arch_prctl,
 #endif
 #ifdef SYS_close_range
     SYS_close_range,
