@@ -59,7 +59,7 @@ void cshim_limit_arenas(int max_arenas);
 /// errno as an int (Swift can read errno, but this keeps call sites uniform).
 int cshim_errno(void);
 
-/* ---- Worker sandbox: no_new_privs, Landlock, seccomp, resource limits ---- */
+/* ---- Worker sandbox: no_new_privs, Landlock, seccomp, resource limits (sandbox.c) ---- */
 
 /// The Landlock ABI version the kernel offers: >= 1, or 0 when Landlock is missing or disabled.
 int cshim_landlock_abi(void);
@@ -88,10 +88,6 @@ int cshim_seccomp_install(pid_t self_pid, int log_only);
 /// Sets both soft and hard limits of RLIMIT_NOFILE, RLIMIT_FSIZE and RLIMIT_CORE (never raising
 /// a hard limit). Returns 0 or an errno value.
 int cshim_set_worker_rlimits(uint64_t max_files, uint64_t max_file_bytes);
-
-/// Opens `path` for reading without following a symbolic link in its last component
-/// (O_NOFOLLOW | O_CLOEXEC). Returns the descriptor or -1 with errno (ELOOP for a symlink).
-int cshim_open_nofollow(const char *path);
 
 /// The signal number that a seccomp violation kills with (SIGSYS).
 int cshim_sigsys(void);
