@@ -177,6 +177,11 @@ int cshim_spawn_with_channel(const char *path, char *const argv[], char *const e
         src = spare;
     }
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, src, 3);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    /* Nothing but the channel reaches the worker, even a descriptor someone forgot to mark
+     * close-on-exec (or one inherited from whoever started the supervisor). */
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+#endif
     sigset_t empty, defaults;
     sigemptyset(&empty);
     sigemptyset(&defaults);
@@ -187,7 +192,10 @@ int cshim_spawn_with_channel(const char *path, char *const argv[], char *const e
     sigaddset(&defaults, SIGPIPE);
     if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &empty);
     if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &defaults);
-    if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* Its own process group: a terminal's Ctrl-C reaches only the supervisor, which then stops
+     * the workers cleanly. */
+    if (rc == 0) rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
     if (spare >= 0) close(spare);
     posix_spawn_file_actions_destroy(&actions);

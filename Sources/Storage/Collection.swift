@@ -323,6 +323,21 @@ extension Collection {
             throw reject("cannot read database schema: \(error)")
         }
 
+        // Anki's collections (ours, the official server's, every client's) have tables and
+        // indexes only. A trigger, view or virtual table would run its own code on our later
+        // writes or reads, so a file carrying one is refused as corrupt.
+        do {
+            let code = try db.rows("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') "
+                + "OR (type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%')")
+            if let first = code.first {
+                throw reject("contains a \(first[0].string ?? "schema object") (\(first[1].string ?? "?")); collections have tables and indexes only")
+            }
+        } catch let error as CollectionError {
+            throw error
+        } catch {
+            throw reject("cannot read database schema: \(error)")
+        }
+
         let problems: [[SQLiteValue]]
         do {
             problems = try db.rows("PRAGMA integrity_check")

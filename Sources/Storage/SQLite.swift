@@ -58,6 +58,11 @@ public final class SQLiteConnection {
         handle = db
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, Self.busyTimeoutMillis)
+        if let problem = Self.harden(db) {
+            sqlite3_close_v2(db)
+            handle = nil
+            throw SQLiteError(code: SQLITE_ERROR, message: problem, context: "open \(path)")
+        }
         let crc = Unicase.register(on: db)
         guard crc == SQLITE_OK else {
             let error = SQLiteError(code: crc, message: String(cString: sqlite3_errmsg(db)), context: "register unicase")

@@ -57,6 +57,10 @@ func start() -> Int32 {
     if invocation.command == .healthcheck {
         return HealthCheck.probe(host: config.host, port: config.port) ? 0 : 1
     }
+    if config.limits.requireSandbox, let missing = SandboxSupport.missing() {
+        complain("configuration error: SYNC_REQUIRE_SANDBOX=1 but \(missing)")
+        return 2
+    }
     let log = Log(format: config.logFormat, process: "supervisor")
     let workerBinary = WorkerSpawner.defaultBinary(override: config.workerBinary)
     guard access(workerBinary, X_OK) == 0 else {

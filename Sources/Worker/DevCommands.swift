@@ -32,6 +32,8 @@ enum DevCommands {
                 print("\(error)")
                 return 1
             }
+        case "--sandbox-selftest":
+            return SandboxSelfTest.run(Array(args.dropFirst(2)))
         case "--codec":  // stdin: JSON array; stdout: JSON array (one result or {"error"} per item)
             guard args.count >= 3 else { return usage("--codec encode-|decode-notetype|deck|deckconfig") }
             return CodecCommand.run(args[2])

@@ -1,5 +1,6 @@
 import Glibc
 import Shared
 
-if let code = DevCommands.run(CommandLine.arguments) { exit(code) }
+// A spawned worker's argv carries only its user's name for `ps`: never read it as a flag.
+if getenv(WorkerSpawner.workerMarker) == nil, let code = DevCommands.run(CommandLine.arguments) { exit(code) }
 exit(WorkerMain.run())

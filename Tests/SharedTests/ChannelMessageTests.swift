@@ -20,6 +20,8 @@ final class ChannelMessageTests: XCTestCase {
         .connectionBack(id: 42, leftover: Array("GET /health HTTP/1.1\r\n\r\n".utf8)),
         .stats(WorkerStats()),
         .stats(WorkerStats(requestsServed: 17, activeSyncSession: true, lastRequestMillis: 1_760_000_000_123, inFlight: 2)),
+        .stats(WorkerStats(requestsServed: 1, isolation: WorkerIsolation(landlockAbi: 7, seccomp: true, noNewPrivs: true))),
+        .stats(WorkerStats(isolation: WorkerIsolation(landlockAbi: 0, seccomp: false, noNewPrivs: true))),
         .shutdown(reason: ""),
         .shutdown(reason: "config reloaded: üser removed"),
         .idle(received: 0),
@@ -56,11 +58,11 @@ final class ChannelMessageTests: XCTestCase {
 
     func testWireLayout() {
         XCTAssertEqual(ChannelMessage.connection(id: 0x0102_0304_0506_0708, prefix: [0xEE]).encode(),
-                       [2, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0xEE])
-        XCTAssertEqual(ChannelMessage.connectionBack(id: 1, leftover: []).encode(), [2, 3, 0, 0, 0, 0, 0, 0, 0, 1])
-        XCTAssertEqual(ChannelMessage.shutdown(reason: "bye").encode(), [2, 5] + Array("bye".utf8))
-        XCTAssertEqual(Array(ChannelMessage.hello(Self.hello).encode().prefix(2)), [2, 1])
-        XCTAssertEqual(Array(ChannelMessage.stats(WorkerStats()).encode().prefix(2)), [2, 4])
+                       [3, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0xEE])
+        XCTAssertEqual(ChannelMessage.connectionBack(id: 1, leftover: []).encode(), [3, 3, 0, 0, 0, 0, 0, 0, 0, 1])
+        XCTAssertEqual(ChannelMessage.shutdown(reason: "bye").encode(), [3, 5] + Array("bye".utf8))
+        XCTAssertEqual(Array(ChannelMessage.hello(Self.hello).encode().prefix(2)), [3, 1])
+        XCTAssertEqual(Array(ChannelMessage.stats(WorkerStats()).encode().prefix(2)), [3, 4])
     }
 
     func testHelloCarriesEveryField() throws {
@@ -120,13 +122,17 @@ final class ChannelMessageTests: XCTestCase {
     func testStatsLayoutAndOlderVersionRejected() throws {
         let stats = WorkerStats(requestsServed: 3, activeSyncSession: true, lastRequestMillis: -1, inFlight: 1)
         let bytes = ChannelMessage.stats(stats).encode()
-        XCTAssertEqual(bytes.count, 2 + 25)
+        XCTAssertEqual(bytes.count, 2 + 25 + 4)
         XCTAssertEqual(try decode(bytes), .stats(stats))
         var badFlag = bytes
         badFlag[2 + 8] = 2
         assertRejected(badFlag)
+        var badIsolation = bytes
+        badIsolation[2 + 25] = 2
+        assertRejected(badIsolation)
         assertRejected(Array(bytes.dropLast()))
-        // A worker binary from another release must not misread the channel: version 1 is refused.
+        // A worker binary from another release must not misread the channel: versions 1 and 2 are refused.
         assertRejected([1, 5] + Array("bye".utf8))
+        assertRejected([2, 5] + Array("bye".utf8))
     }
 }

@@ -9,6 +9,7 @@ final class WorkerSpawnerTests: XCTestCase {
         XCTAssertEqual(WorkerSpawner.describe(status: 3 << 8), "exit 3")
         XCTAssertEqual(WorkerSpawner.describe(status: 9), "signal 9")
         XCTAssertEqual(WorkerSpawner.describe(status: 15 | 0x80), "signal 15", "core-dump bit ignored")
+        XCTAssertEqual(WorkerSpawner.describe(status: 31), "signal 31: worker killed by the sandbox (SIGSYS)")
         XCTAssertTrue(WorkerSpawner.exitedCleanly(status: 0))
         XCTAssertFalse(WorkerSpawner.exitedCleanly(status: 1 << 8))
         XCTAssertFalse(WorkerSpawner.exitedCleanly(status: 9))
@@ -26,17 +27,32 @@ final class WorkerSpawnerTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let script = dir.appendingPathComponent("fake-worker")
-        // One write on descriptor 3 is one channel message: version 2, kind 5 (shutdown), reason = argv[1].
-        try "#!/bin/sh\nprintf '\\002\\005%s' \"$1\" >&3\nexit 7\n".write(to: script, atomically: true, encoding: .utf8)
+        // One write on descriptor 3 is one channel message: version 3, kind 5 (shutdown), reason =
+        // argv[1], whether descriptor $LEAK reached the child, its worker marker, and whether it
+        // leads its own process group.
+        try """
+            #!/bin/sh
+            if [ -e /proc/$$/fd/$LEAK ]; then leak=leaked; else leak=clean; fi
+            set -- "$1" $(cat /proc/$$/stat)
+            if [ "$6" = "$$" ]; then group=own-group; else group=shared-group; fi
+            printf '\\003\\005%s %s %s %s' "$1" "$leak" "$ANKI_SYNC_WORKER_CHANNEL" "$group" >&3
+            exit 7
+
+            """.write(to: script, atomically: true, encoding: .utf8)
         XCTAssertEqual(chmod(script.path, 0o755), 0)
+        // A descriptor someone forgot to mark close-on-exec must not reach the worker.
+        let leak = open("/dev/null", O_RDONLY)
+        XCTAssertGreaterThan(leak, 3)
+        defer { close(leak) }
 
         let (mine, theirs) = try ChannelSocket.pair()
         defer { close(mine.fd) }
-        let pid = try WorkerSpawner.spawn(binary: script.path, user: "alice", channel: theirs, environment: ["PATH": "/usr/bin:/bin"])
+        let pid = try WorkerSpawner.spawn(binary: script.path, user: "alice", channel: theirs,
+                                          environment: ["PATH": "/usr/bin:/bin", "LEAK": String(leak)])
         close(theirs.fd)
         XCTAssertGreaterThan(pid, 0)
         guard case .message(let message, let fd) = try mine.receive() else { return XCTFail("no message from the child") }
-        XCTAssertEqual(message, .shutdown(reason: "alice"))
+        XCTAssertEqual(message, .shutdown(reason: "alice clean 3 own-group"))
         XCTAssertEqual(fd, -1)
         var status: Int32 = 0
         XCTAssertEqual(waitpid(pid, &status, 0), pid)

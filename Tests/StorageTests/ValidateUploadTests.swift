@@ -118,6 +118,34 @@ final class ValidateUploadTests: XCTestCase {
         XCTAssertNoThrow(try Collection.validateUpload(atPath: path))
     }
 
+    func testRejectsSchemaCode() throws {
+        let stock = try SQLiteConnection(path: path)
+        XCTAssertEqual(try stock.scalar("SELECT count(*) FROM sqlite_master WHERE type NOT IN ('table', 'index')")?.int64, 0,
+                       "a new collection has tables and indexes only")
+        stock.close()
+        for (sql, fragment, undo) in [
+            ("CREATE TRIGGER t AFTER INSERT ON notes BEGIN DELETE FROM cards; END", "contains a trigger (t)", "DROP TRIGGER t"),
+            ("CREATE VIEW v AS SELECT id FROM notes", "contains a view (v)", "DROP VIEW v"),
+            ("CREATE VIRTUAL TABLE vt USING fts5(x)", "contains a table (vt)", "DROP TABLE vt"),
+        ] {
+            try edit(sql)
+            assertRejected(path, fragment)
+            try edit(undo)
+            XCTAssertNoThrow(try Collection.validateUpload(atPath: path))
+        }
+    }
+
+    func testConnectionsAreDefensive() throws {
+        let db = try SQLiteConnection(path: path)
+        defer { db.close() }
+        // Defensive mode: the schema cannot be written directly, even when asked to.
+        try db.execute("PRAGMA writable_schema = ON")
+        XCTAssertThrowsError(try db.execute("UPDATE sqlite_master SET sql = sql WHERE name = 'col'"))
+        XCTAssertEqual(try db.scalar("PRAGMA trusted_schema")?.int64, 0)
+        XCTAssertEqual(try db.scalar("PRAGMA temp_store")?.int64, 2)
+        XCTAssertThrowsError(try db.execute("SELECT load_extension('/nonexistent')"))
+    }
+
     func testRejectsTwoColRows() throws {
         try edit("INSERT INTO col SELECT 2, crt, mod, scm, ver, dty, usn, ls, conf, models, decks, dconf, tags FROM col")
         assertRejected(path, "2 rows")

@@ -142,11 +142,14 @@ final class ControlCodingTests: XCTestCase {
         XCTAssertEqual(try ControlCoding.decode(ControlRequest.self, from: Array(line.dropLast())), request)
         let status = ServerStatus(pid: 7, version: "1", uptimeSeconds: 3, users: [
             UserStatus(user: "alice", state: "running", workerPid: 9, workerUptimeSeconds: 2, activeSyncSession: true,
-                       lastRequestMillis: 1_796_000_000_000, requestsServed: 4, consecutiveCrashes: 0, backoffSeconds: nil),
+                       lastRequestMillis: 1_796_000_000_000, requestsServed: 4, consecutiveCrashes: 0, backoffSeconds: nil,
+                       isolation: WorkerIsolation(landlockAbi: 7, seccomp: true, noNewPrivs: true)),
         ])
         let reply = ControlReply(ok: true, message: "ok", status: status)
         let text = String(decoding: reply.encodedLine(), as: UTF8.self)
         XCTAssertTrue(text.contains("\"worker_pid\":9"), text)
+        XCTAssertTrue(text.contains("\"isolation\":{\"landlock_abi\":7,\"no_new_privs\":true,\"seccomp\":true}"), text)
+        XCTAssertTrue(ControlCommands.render(status).contains("landlock 7, seccomp, nnp"), ControlCommands.render(status))
         XCTAssertEqual(try ControlCoding.decode(ControlReply.self, from: reply.encodedLine()), reply)
     }
 

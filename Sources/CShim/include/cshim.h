@@ -41,7 +41,8 @@ int cshim_signalfd_for_supervisor(void);
 int cshim_signalfd_read(int sfd);
 
 /// posix_spawn `path` with argv and envp (both NULL terminated), `channel_fd` duplicated to
-/// descriptor 3, a clean signal mask and default dispositions.
+/// descriptor 3 (and no other descriptor inherited), a clean signal mask and default
+/// dispositions, in a process group of its own.
 /// Returns 0 and sets *pid, or an errno value.
 int cshim_spawn_with_channel(const char *path, char *const argv[], char *const envp[], int channel_fd, pid_t *pid);
 
@@ -70,5 +71,38 @@ int cshim_errno(void);
 ssize_t cshim_fgetxattr(int fd, const char *name, void *value, size_t size);
 /// fsetxattr with flags 0 (create or replace). Returns 0 or -1 with errno set.
 int cshim_fsetxattr(int fd, const char *name, const void *value, size_t size);
+
+/* ---- Worker sandbox: no_new_privs, Landlock, seccomp, resource limits (sandbox.c) ---- */
+
+/// The Landlock ABI version the kernel offers: >= 1, or 0 when Landlock is missing or disabled.
+int cshim_landlock_abi(void);
+
+/// Restricts the calling thread (and threads it creates later) with Landlock at `abi` (>= 1):
+/// read/write beneath each of `folders` and no other file-system access; with ABI >= 4 no TCP
+/// bind or connect; with ABI >= 6 no signals or abstract unix sockets outside the domain.
+/// Returns 0, or an errno value (*step names the failing step).
+int cshim_landlock_restrict(const char *const *folders, int count, int abi, const char **step);
+
+/// Sets PR_SET_NO_NEW_PRIVS. Returns 0 or an errno value.
+int cshim_set_no_new_privs(void);
+
+/// 1 if PR_GET_NO_NEW_PRIVS says it is set for the calling thread.
+int cshim_no_new_privs(void);
+
+/// 1 if the kernel supports seccomp filters that kill the process (SECCOMP_RET_KILL_PROCESS).
+int cshim_seccomp_available(void);
+
+/// Installs the worker's seccomp allow-list on every thread of the process (TSYNC). Signals may
+/// go only to `self_pid`; anything not listed kills the process (SIGSYS), or, with `log_only`,
+/// is allowed and logged by the kernel (used to find the syscalls the worker needs).
+/// Returns 0 or an errno value.
+int cshim_seccomp_install(pid_t self_pid, int log_only);
+
+/// Sets both soft and hard limits of RLIMIT_NOFILE, RLIMIT_FSIZE and RLIMIT_CORE (never raising
+/// a hard limit). Returns 0 or an errno value.
+int cshim_set_worker_rlimits(uint64_t max_files, uint64_t max_file_bytes);
+
+/// The signal number that a seccomp violation kills with (SIGSYS).
+int cshim_sigsys(void);
 
 #endif

@@ -23,7 +23,7 @@ public enum ChannelMessage: Equatable, Sendable {
     /// Worker → supervisor: the outcome of a maintenance job.
     case maintenanceDone(id: UInt64, reply: MaintenanceReply)
 
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     /// Largest message accepted; keeps every message inside one SEQPACKET datagram.
     public static let maxSize = 192 * 1024
 
@@ -37,7 +37,8 @@ public enum ChannelMessage: Equatable, Sendable {
         case .stats(let stats):
             // Sent after every request, so a fixed binary layout rather than JSON.
             return Self.frame(.stats, Self.u64(UInt64(max(0, stats.requestsServed))) + [stats.activeSyncSession ? 1 : 0]
-                + Self.u64(UInt64(bitPattern: stats.lastRequestMillis)) + Self.u64(UInt64(max(0, stats.inFlight))))
+                + Self.u64(UInt64(bitPattern: stats.lastRequestMillis)) + Self.u64(UInt64(max(0, stats.inFlight)))
+                + WorkerIsolation.encode(stats.isolation))
         case .shutdown(let reason): return Self.frame(.shutdown, Array(reason.utf8))
         case .idle(let received): return Self.frame(.idle, Self.u64(received))
         case .maintenance(let id, let request): return Self.frame(.maintenance, Self.u64(id) + Self.json(request))
@@ -58,13 +59,16 @@ public enum ChannelMessage: Equatable, Sendable {
         switch kind {
         case .hello: return .hello(try json(WorkerHello.self, payload))
         case .stats:
-            guard payload.count == 25, payload[payload.startIndex + 8] <= 1 else { throw DecodeError(description: "bad stats message") }
+            guard payload.count == 25 + WorkerIsolation.encodedSize, payload[payload.startIndex + 8] <= 1 else {
+                throw DecodeError(description: "bad stats message")
+            }
             let served = Self.readU64(payload, at: 0)
             let last = Self.readU64(payload, at: 9)
             let inFlight = Self.readU64(payload, at: 17)
-            guard served <= UInt64(Int.max), inFlight <= UInt64(Int.max) else { throw DecodeError(description: "bad stats message") }
+            guard served <= UInt64(Int.max), inFlight <= UInt64(Int.max),
+                  let isolation = WorkerIsolation.decode(payload.dropFirst(25)) else { throw DecodeError(description: "bad stats message") }
             return .stats(WorkerStats(requestsServed: Int(served), activeSyncSession: payload[payload.startIndex + 8] == 1,
-                                      lastRequestMillis: Int64(bitPattern: last), inFlight: Int(inFlight)))
+                                      lastRequestMillis: Int64(bitPattern: last), inFlight: Int(inFlight), isolation: isolation))
         case .shutdown: return .shutdown(reason: String(decoding: payload, as: UTF8.self))
         case .idle:
             guard payload.count == 8 else { throw DecodeError(description: "bad idle message") }
@@ -147,18 +151,55 @@ public struct MaintenanceReply: Codable, Equatable, Sendable {
     }
 }
 
-/// A worker's counters, reported after every request.
+/// A worker's counters, reported when it has started and after every request.
 public struct WorkerStats: Codable, Equatable, Sendable {
     public var requestsServed: Int
     public var activeSyncSession: Bool
     /// Unix milliseconds of the last request, 0 if none yet.
     public var lastRequestMillis: Int64
     public var inFlight: Int
+    /// The sandbox the worker runs in; nil until the worker has reported it.
+    public var isolation: WorkerIsolation?
 
-    public init(requestsServed: Int = 0, activeSyncSession: Bool = false, lastRequestMillis: Int64 = 0, inFlight: Int = 0) {
+    public init(requestsServed: Int = 0, activeSyncSession: Bool = false, lastRequestMillis: Int64 = 0, inFlight: Int = 0,
+                isolation: WorkerIsolation? = nil) {
         self.requestsServed = requestsServed
         self.activeSyncSession = activeSyncSession
         self.lastRequestMillis = lastRequestMillis
         self.inFlight = inFlight
+        self.isolation = isolation
+    }
+}
+
+/// Which layers of the sandbox a worker entered (README "Sandbox").
+public struct WorkerIsolation: Codable, Equatable, Sendable {
+    /// The Landlock ABI the worker restricted itself with; 0 = no Landlock.
+    public var landlockAbi: Int
+    public var seccomp: Bool
+    public var noNewPrivs: Bool
+
+    public init(landlockAbi: Int, seccomp: Bool, noNewPrivs: Bool) {
+        self.landlockAbi = landlockAbi
+        self.seccomp = seccomp
+        self.noNewPrivs = noNewPrivs
+    }
+
+    /// Every layer is in place (Landlock at any ABI).
+    public var complete: Bool { landlockAbi > 0 && seccomp && noNewPrivs }
+
+    /// Stats wire form: [present][landlock ABI][seccomp][no_new_privs].
+    static let encodedSize = 4
+
+    static func encode(_ isolation: WorkerIsolation?) -> [UInt8] {
+        guard let isolation else { return [0, 0, 0, 0] }
+        return [1, UInt8(clamping: isolation.landlockAbi), isolation.seccomp ? 1 : 0, isolation.noNewPrivs ? 1 : 0]
+    }
+
+    /// nil for a malformed field; .some(nil) when the worker has not reported its sandbox.
+    static func decode(_ bytes: ArraySlice<UInt8>) -> WorkerIsolation?? {
+        let b = Array(bytes)
+        guard b.count == encodedSize, b[0] <= 1, b[2] <= 1, b[3] <= 1 else { return nil }
+        if b[0] == 0 { return .some(nil) }
+        return .some(WorkerIsolation(landlockAbi: Int(b[1]), seccomp: b[2] == 1, noNewPrivs: b[3] == 1))
     }
 }

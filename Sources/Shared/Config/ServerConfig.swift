@@ -49,11 +49,14 @@ public struct ServerConfig: Sendable {
         /// Requests allowed to wait per serving slot (fixed).
         public static let waitingPerRequestSlot = 4
         public var maxWaitingWorkerRequests: Int { maxWorkerRequests * Self.waitingPerRequestSlot }
+        /// SYNC_REQUIRE_SANDBOX=1: refuse to run workers without every sandbox layer (README "Sandbox").
+        public var requireSandbox = false
         public init() {}
     }
 
     /// The decompressed size limit of the official server: 3 × MAX_SYNC_PAYLOAD_MEGS MiB.
-    public var maxDecompressedBytes: Int { maxPayloadMegs * 3 * 1024 * 1024 }
+    public var maxDecompressedBytes: Int { Self.maxDecompressedBytes(megs: maxPayloadMegs) }
+    public static func maxDecompressedBytes(megs: Int) -> Int { megs * 3 * 1024 * 1024 }
 
     public func user(named name: String) -> UserEntry? { users.first { $0.name == name } }
     public func user(hostKey: String) -> UserEntry? { users.first { $0.hostKey == hostKey } }
@@ -117,6 +120,11 @@ extension ServerConfig {
         limits.bodyStallSeconds = try integer(env, "SYNC_BODY_STALL_SECS", default: limits.bodyStallSeconds, range: 1...3600)
         limits.workerIdleSeconds = try integer(env, "SYNC_WORKER_IDLE_SECS", default: limits.workerIdleSeconds, range: 1...86400 * 30)
         limits.maxWorkerRequests = try integer(env, "SYNC_WORKER_MAX_REQUESTS", default: limits.maxWorkerRequests, range: 1...256)
+        switch env["SYNC_REQUIRE_SANDBOX"] ?? "0" {
+        case "0", "": limits.requireSandbox = false
+        case "1": limits.requireSandbox = true
+        default: throw ConfigError("SYNC_REQUIRE_SANDBOX", "expected 1 or 0")
+        }
         let format: LogFormat
         switch env["SYNC_LOG_FORMAT"] ?? "text" {
         case "text": format = .text

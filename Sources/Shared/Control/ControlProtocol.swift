@@ -85,9 +85,12 @@ public struct UserStatus: Codable, Equatable, Sendable {
     public var requestsServed: Int
     public var consecutiveCrashes: Int
     public var backoffSeconds: Int?
+    /// The running worker's sandbox (Landlock ABI, seccomp, no_new_privs), once it has reported it.
+    public var isolation: WorkerIsolation?
 
     public init(user: String, state: String, workerPid: Int32?, workerUptimeSeconds: Int?, activeSyncSession: Bool,
-                lastRequestMillis: Int64?, requestsServed: Int, consecutiveCrashes: Int, backoffSeconds: Int?) {
+                lastRequestMillis: Int64?, requestsServed: Int, consecutiveCrashes: Int, backoffSeconds: Int?,
+                isolation: WorkerIsolation? = nil) {
         self.user = user
         self.state = state
         self.workerPid = workerPid
@@ -97,6 +100,7 @@ public struct UserStatus: Codable, Equatable, Sendable {
         self.requestsServed = requestsServed
         self.consecutiveCrashes = consecutiveCrashes
         self.backoffSeconds = backoffSeconds
+        self.isolation = isolation
     }
 }
 

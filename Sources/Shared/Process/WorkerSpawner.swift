@@ -2,10 +2,15 @@ import CShim
 import FoundationEssentials
 import Glibc
 
-/// Starts worker processes: `anki-sync-worker <user>` with its channel end as descriptor 3.
+/// Starts worker processes: `anki-sync-worker <user>` with its channel end as descriptor 3, no
+/// other descriptor, in a process group of its own.
 public enum WorkerSpawner {
     /// The channel descriptor number a worker finds its channel on.
     public static let channelDescriptor: Int32 = 3
+    /// Set in a spawned worker's environment. It, not argv, tells the binary it is a worker: the
+    /// user name on argv (there only so `ps` shows whose worker it is) is never read as an option,
+    /// so a user called `--create-collection` is served like anyone else.
+    public static let workerMarker = "ANKI_SYNC_WORKER_CHANNEL"
 
     /// Where the worker binary lives: SYNC_WORKER_BIN, else next to the running executable.
     public static func defaultBinary(override: String?) -> String {
@@ -26,6 +31,8 @@ public enum WorkerSpawner {
         let args = [binary, user]
         var cArgs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
         cArgs.append(nil)
+        var environment = environment
+        environment[workerMarker] = String(channelDescriptor)
         var cEnv: [UnsafeMutablePointer<CChar>?] = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
         cEnv.append(nil)
         defer {
@@ -37,10 +44,12 @@ public enum WorkerSpawner {
         return pid
     }
 
-    /// Describes a wait status: "exit 0", "signal 9".
+    /// Describes a wait status: "exit 0", "signal 9"; a seccomp kill says so.
     public static func describe(status: Int32) -> String {
         if status & 0x7f == 0 { return "exit \((status >> 8) & 0xff)" }
-        return "signal \(status & 0x7f)"
+        let signal = status & 0x7f
+        if signal == cshim_sigsys() { return "signal \(signal): worker killed by the sandbox (SIGSYS)" }
+        return "signal \(signal)"
     }
 
     public static func exitedCleanly(status: Int32) -> Bool { status & 0x7f == 0 && (status >> 8) & 0xff == 0 }

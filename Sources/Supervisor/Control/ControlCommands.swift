@@ -34,14 +34,15 @@ enum ControlCommands {
 
     static func render(_ status: ServerStatus) -> String {
         var lines = ["anki-sync-server \(status.version), pid \(status.pid), up \(duration(status.uptimeSeconds))"]
-        let header = ["USER", "STATE", "WORKER PID", "UP", "SYNCING", "LAST REQUEST", "REQUESTS", "CRASHES"]
+        let header = ["USER", "STATE", "WORKER PID", "UP", "SYNCING", "LAST REQUEST", "REQUESTS", "CRASHES", "SANDBOX"]
         var rows = [header]
         for u in status.users {
             var state = u.state
             if let b = u.backoffSeconds { state += " (\(b) s)" }
             rows.append([u.user, state, u.workerPid.map(String.init) ?? "-", u.workerUptimeSeconds.map(duration) ?? "-",
                          u.workerPid == nil ? "-" : (u.activeSyncSession ? "yes" : "no"),
-                         u.lastRequestMillis.map(isoTime) ?? "-", String(u.requestsServed), String(u.consecutiveCrashes)])
+                         u.lastRequestMillis.map(isoTime) ?? "-", String(u.requestsServed), String(u.consecutiveCrashes),
+                         u.isolation.map(sandbox) ?? "-"])
         }
         let widths = (0..<header.count).map { c in rows.map { $0[c].count }.max() ?? 0 }
         for row in rows {
@@ -49,6 +50,12 @@ enum ControlCommands {
             lines.append(cells.joined(separator: "  ").trimmedWhitespace())
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// "landlock 7, seccomp, nnp"; a missing layer reads "no landlock" / "no seccomp" / "no nnp".
+    static func sandbox(_ isolation: WorkerIsolation) -> String {
+        [isolation.landlockAbi > 0 ? "landlock \(isolation.landlockAbi)" : "no landlock",
+         isolation.seccomp ? "seccomp" : "no seccomp", isolation.noNewPrivs ? "nnp" : "no nnp"].joined(separator: ", ")
     }
 
     static func duration(_ seconds: Int) -> String {

@@ -176,7 +176,8 @@ final class WorkerPool {
                 lastRequestMillis: record.lastRequestMillis > 0 ? record.lastRequestMillis : nil,
                 requestsServed: record.requestsBefore + (process?.stats.requestsServed ?? 0),
                 consecutiveCrashes: record.consecutiveCrashes,
-                backoffSeconds: backoff)
+                backoffSeconds: backoff,
+                isolation: process?.stats.isolation)
         }
     }
 }

@@ -219,7 +219,7 @@ enum MediaDownload {
                     guard let entry = try db.liveEntry(named: name) else {
                         throw HTTPError(409, "downloadFiles: \(MediaHandlers.jsonString(name)) is not a current file on the server")
                     }
-                    let fd = open("\(media.mediaFolder)/\(name)", O_RDONLY | O_CLOEXEC)
+                    let fd = MediaFileOpen.regularFile("\(media.mediaFolder)/\(name)", log: context.log)
                     if fd < 0 {
                         let err = errno
                         guard err == ENOENT else { throw InternalError("cannot open media file \(name): \(String(cString: strerror(err)))") }

@@ -128,7 +128,7 @@ final class MediaService: Sendable {
                             created.append(target)
                         case .removed(let usn):
                             let marker = "\(stagingFolder)/d\(usn)"
-                            let fd = Glibc.open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                            let fd = Glibc.open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
                             guard fd >= 0 else { throw InternalError("cannot stage the deletion of \(staged[i].change.name)") }
                             Glibc.close(fd)
                             created.append(marker)

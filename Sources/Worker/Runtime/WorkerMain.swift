@@ -33,9 +33,30 @@ enum WorkerMain {
             refusePending(channel: channel, reason: "this account's data folder is unusable; see the server log")
             return 1
         }
+        let isolation: WorkerIsolation
+        do {
+            let limits = ResourceLimits(maxConnections: hello.limits.maxConnections, maxPayloadMegs: hello.maxPayloadMegs)
+            let (entered, problems) = try Sandbox.enter(folder: hello.folder, limits: limits, required: hello.limits.requireSandbox)
+            if !problems.isEmpty {
+                log.warn("worker sandbox incomplete", ["landlock_abi": .of(entered.landlockAbi), "seccomp": .bool(entered.seccomp),
+                                                       "no_new_privs": .bool(entered.noNewPrivs), "problems": .string(problems.joined(separator: "; "))])
+            }
+            isolation = entered
+        } catch {
+            log.error("worker cannot start", ["reason": .string("\(error)")])
+            refusePending(channel: channel, reason: "this server requires a worker sandbox it cannot set up; see the server log")
+            return 1
+        }
         let context = WorkerContext(hello: hello, log: log)
         let stale = context.store.removeStaleTemporaries()
-        log.info("worker started", ["pid": .of(getpid()), "folder": .string(hello.folder), "stale_temporaries_removed": .of(stale)])
+        log.info("worker started", ["pid": .of(getpid()), "folder": .string(hello.folder), "stale_temporaries_removed": .of(stale),
+                                    "landlock_abi": .of(isolation.landlockAbi), "seccomp": .bool(isolation.seccomp)])
+        // Status shows the sandbox from the start, not only after the first request.
+        let stats = context.counters.withLock { s -> WorkerStats in
+            s.isolation = isolation
+            return s
+        }
+        if (try? channel.send(.stats(stats))) != .sent { log.warn("could not send the first stats to the supervisor") }
         let loop = WorkerLoop(channel: channel, context: context)
         return loop.run()
     }
@@ -143,18 +164,18 @@ final class WorkerLoop: Sendable {
     /// idles out nor stops (within the grace time) while it runs.
     private func runMaintenance(id: UInt64, request: MaintenanceRequest) {
         inFlight.add(1, ordering: .relaxed)
-        do {
-            try DetachedThread.start { [self] in
-                let reply = MaintenanceHandlers.run(request, context: self.context)
-                self.report(.maintenanceDone(id: id, reply: reply), what: "maintenance reply")
-                self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
-                self.inFlight.subtract(1, ordering: .relaxed)
-            }
-        } catch {
-            inFlight.subtract(1, ordering: .relaxed)
-            context.log.error("cannot start a maintenance thread", ["error": .string("\(error)")])
-            report(.maintenanceDone(id: id, reply: MaintenanceReply(ok: false, message: "cannot start a thread: \(error)")), what: "maintenance reply")
-        }
+        // The job may reach the folder it names (a snapshot's parent, a restore's source) besides the user's.
+        let jobFolder = request.command == .snapshot ? FilePath.directory(of: request.path) : request.path
+        MaintenanceThreads.shared.run(within: [context.store.folder, jobFolder], { [self] in
+            let reply = MaintenanceHandlers.run(request, context: self.context)
+            self.report(.maintenanceDone(id: id, reply: reply), what: "maintenance reply")
+            self.lastActivityMillis.store(Int64(WallClock.monotonic() * 1000), ordering: .relaxed)
+            self.inFlight.subtract(1, ordering: .relaxed)
+        }, failed: { [self] reason in
+            self.inFlight.subtract(1, ordering: .relaxed)
+            self.context.log.error("cannot start a maintenance thread", ["error": .string(reason)])
+            self.report(.maintenanceDone(id: id, reply: MaintenanceReply(ok: false, message: reason)), what: "maintenance reply")
+        })
     }
 
     /// Threads that serve handed-over connections, bounded per user (SYNC_WORKER_MAX_REQUESTS).
