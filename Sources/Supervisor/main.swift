@@ -21,7 +21,19 @@ func start() -> Int32 {
     case .version:
         print("anki-sync-server \(ServerVersion.string)")
         return 0
-    case .healthcheck, .serve, .status, .restart, .reload, .snapshot, .restore:
+    case .hashPassword:
+        return UserCommands.hashPassword()
+    case .user(let action):
+        return UserCommands.run(action, envFile: invocation.envFile, hashExisting: invocation.hashExisting)
+    case .healthcheck:
+        do {
+            let (host, port) = try HealthCheck.address(environment: try invocation.environment())
+            return HealthCheck.probe(host: host, port: port) ? 0 : 1
+        } catch {
+            complain("configuration error: \(error)")
+            return 2
+        }
+    case .serve, .status, .restart, .reload, .snapshot, .restore:
         break
     }
     // Subcommands only need to find the running server (its SYNC_BASE); the server itself judges
@@ -35,7 +47,10 @@ func start() -> Int32 {
         }
         let base = ServerConfig.baseDirectory(environment: env)
         switch invocation.command {
-        case .status(let json): return ControlCommands.status(base: base, json: json)
+        case .status(let json):
+            // Quotas only label the disk column: a file the server would refuse still shows status.
+            let limits = try? ServerConfig.load(environment: env).limits
+            return ControlCommands.status(base: base, json: json, limits: limits)
         case .restart(let user): return ControlCommands.simple(ControlRequest(command: .restart, user: user), base: base)
         case .snapshot(let user, let path):
             return ControlCommands.simple(ControlRequest(command: .snapshot, user: user, path: path), base: base, timeoutSeconds: 3600)
@@ -52,9 +67,6 @@ func start() -> Int32 {
     } catch {
         complain("configuration error: \(error)")
         return 2
-    }
-    if invocation.command == .healthcheck {
-        return HealthCheck.probe(host: config.host, port: config.port) ? 0 : 1
     }
     let log = Log(format: config.logFormat, process: "supervisor")
     let workerBinary = WorkerSpawner.defaultBinary(override: config.workerBinary)
