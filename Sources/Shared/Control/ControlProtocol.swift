@@ -61,6 +61,10 @@ public struct UserStatus: Codable, Equatable, Sendable {
     public var requestsServed: Int
     public var consecutiveCrashes: Int
     public var backoffSeconds: Int?
+    /// Bytes in the user's folder and the user's quota; filled in by the `status` command itself,
+    /// which reads SYNC_BASE (the server does not send them).
+    public var diskBytes: Int64?
+    public var quotaBytes: Int64?
 
     public init(user: String, state: String, workerPid: Int32?, workerUptimeSeconds: Int?, activeSyncSession: Bool,
                 lastRequestMillis: Int64?, requestsServed: Int, consecutiveCrashes: Int, backoffSeconds: Int?) {
