@@ -4,7 +4,9 @@ server, and leave a file the official server reads the same way. Our server's co
 official server is started from the same file."""
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -142,6 +144,8 @@ def test_user_command_mistakes_name_the_fix(family_file, tmp_path):
         assert r.returncode == code and text in r.stderr, (r.args, r.returncode, r.stderr)
         assert "CocoaError" not in r.stderr and r.stderr.count("\n") <= 1, r.stderr
     assert env_file.read_text() == before
+    r = admin(env_file, "restart", "nobody")
+    assert r.returncode == 1 and "no such user" in r.stderr and "user add" in r.stderr, r.stderr
 
     # no server running: the file is still updated, and the command says so
     srv.stop()
@@ -150,6 +154,22 @@ def test_user_command_mistakes_name_the_fix(family_file, tmp_path):
     assert read_env(env_file)["SYNC_USER2"].startswith("erin:$pbkdf2-sha256$")
     r = admin(env_file, "status")
     assert r.returncode == 1 and "no server is running" in r.stderr, r.stderr
+
+    # something else answers on the control socket
+    sock_path = srv.base / ".anki-sync-server.sock"
+    with contextlib.suppress(FileNotFoundError):
+        sock_path.unlink()
+    with socket.socket(socket.AF_UNIX) as fake:
+        fake.bind(str(sock_path))
+        fake.listen(1)
+        p = subprocess.Popen([str(helpers.ours_bin()), "--env-file", str(env_file), "status"], env=helpers.base_env(),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        conn, _ = fake.accept()
+        conn.recv(4096)
+        conn.sendall(b"220 not a sync server\n")
+        conn.close()
+        out, err = p.communicate(timeout=30)
+    assert p.returncode == 1 and "not as anki-sync-server" in err and "SYNC_BASE" in err, err
 
 
 def test_hash_password_reads_stdin_and_verifies():

@@ -8,7 +8,13 @@ enum ControlCommands {
     static func simple(_ request: ControlRequest, base: String, timeoutSeconds: Int = 75) -> Int32 {
         do {
             let reply = try ControlEndpoint.request(request, base: base, timeoutSeconds: timeoutSeconds)
-            if reply.ok { print(reply.message) } else { complain(reply.message) }
+            if reply.ok {
+                print(reply.message)
+            } else if reply.message.hasPrefix("no such user") {
+                complain("\(reply.message) (`status` lists the server's users; `--env-file FILE user add NAME` adds one)")
+            } else {
+                complain(reply.message)
+            }
             return reply.ok ? 0 : 1
         } catch {
             complain(unreachable(base: base, error))
@@ -21,7 +27,7 @@ enum ControlCommands {
         let path = ControlSocket.path(base: base)
         let hint = "(start it, or give the --env-file / SYNC_BASE it runs with)"
         guard let system = error as? SystemError else {
-            return "something answers on \(path) but not as anki-sync-server \(ServerVersion.string): \(error) "
+            return "something answers on \(path) but not as anki-sync-server \(ServerVersion.string) "
                 + "(another program or version owns this socket; check SYNC_BASE)"
         }
         switch system.code {
