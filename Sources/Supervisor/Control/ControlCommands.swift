@@ -34,6 +34,7 @@ enum ControlCommands {
         case ENOENT: return "no server is running on SYNC_BASE=\(base): \(path) does not exist \(hint)"
         case ECONNREFUSED: return "no server is running on SYNC_BASE=\(base): \(path) is left from a server that stopped \(hint)"
         case EACCES, EPERM: return "permission denied on \(path): run this command as the server's user (e.g. sudo -u anki-sync …)"
+        case ENAMETOOLONG: return "SYNC_BASE=\(base) is too long for the control socket's path (\(path)): use a shorter SYNC_BASE"
         case ENOTSOCK: return "\(path) is not a socket: not an anki-sync-server data folder? \(hint)"
         default: return "no server answers on \(path): \(system) \(hint)"
         }
