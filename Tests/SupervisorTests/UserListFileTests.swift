@@ -29,6 +29,13 @@ final class UserListFileTests: XCTestCase {
         }
     }
 
+    func testVariablesTheServerIgnoresAreKeptAsWritten() throws {
+        var file = try UserListFile(text: "SYNC_USER0=z:0\nSYNC_USER01=y:1\nSYNC_USER1=a:1\n", path: path)
+        XCTAssertEqual(file.users.map(\.name), ["a"])
+        file.users[0].secret = "2"
+        XCTAssertEqual(file.rendered(), "SYNC_USER0=z:0\nSYNC_USER01=y:1\nSYNC_USER1=a:2\n")
+    }
+
     func testNewNamesMustSurviveEveryLoader() {
         for bad in ["", ".hidden", "a b", "quo\"te", "dol$lar", "co:lon", "sl/ash"] {
             XCTAssertThrowsError(try UserListFile.checkNewName(bad), bad)

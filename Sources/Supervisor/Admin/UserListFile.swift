@@ -28,16 +28,18 @@ struct UserListFile {
             users.append(Entry(name: String(raw[..<colon]), secret: String(raw[raw.index(after: colon)...])))
             n += 1
         }
-        for key in env.keys where UserListFile.userNumber(key) != nil && UserListFile.userNumber(key)! >= n {
-            throw AdminError("\(path): \(key) is ignored by the server because SYNC_USER\(n) is missing; renumber the entries first")
+        for key in env.keys {
+            if let k = UserListFile.userNumber(key), k >= n {
+                throw AdminError("\(path): \(key) is ignored by the server because SYNC_USER\(n) is missing; renumber the entries first")
+            }
         }
     }
 
-    /// n for a `SYNC_USERn` variable name.
+    /// n for a `SYNC_USERn` variable name the server reads (n ≥ 1 without leading zeros).
     static func userNumber(_ key: String) -> Int? {
         guard key.hasPrefix("SYNC_USER") else { return nil }
         let digits = key.dropFirst("SYNC_USER".count)
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let n = Int(digits) else { return nil }
+        guard digits.first != "0", digits.allSatisfy(\.isASCII), let n = Int(digits), n >= 1 else { return nil }
         return n
     }
 
