@@ -68,6 +68,8 @@ def test_uploads_over_the_quota_are_refused_with_a_message(make_server, clients)
     with pytest.raises(Exception) as err:
         a.upload()
     assert "Storage quota exceeded" in str(err.value) and "SYNC_QUOTA_MEGS" in str(err.value), str(err.value)
+    # the refused upload's temporary file goes right after the reply
+    helpers.wait_until(lambda: not list((srv.base / "alice").glob(".upload-*")), msg="upload temp file removed")
     assert folder_digest(srv.base / "alice") == before
     assert helpers.meta(srv.port, srv.hkey("alice")).json()["usn"] == usn_before
     fresh = clients("alice-fresh")
