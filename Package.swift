@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // AnkiSyncServer: a self-hosted Anki sync server.
 //
 // Layers (each its own target so it can be tested alone):

@@ -16,8 +16,8 @@
 #
 # --keep N   afterwards delete the oldest complete snapshots so that exactly N remain
 # --env-file the server's environment file (finds its SYNC_BASE, like the server subcommands)
-# --bin      the anki-sync-server binary (default: $ANKI_SYNC_SERVER_BIN, then PATH, then this
-#            checkout's .build/release)
+# --bin      the anki-sync-server binary (default: $ANKI_SYNC_SERVER_BIN, then PATH, then the
+#            installed ../../bin beside this script, then this checkout's .build/release)
 #
 # Run it as the server's own user (the worker writes the snapshot files), with DEST writable by it.
 set -uo pipefail
@@ -54,7 +54,9 @@ fi
 
 if [ -z "$BIN" ]; then
     BIN="$(command -v anki-sync-server 2>/dev/null || true)"
-    [ -n "$BIN" ] || BIN="$REPO/.build/release/anki-sync-server"
+    # Installed from the release archive: share/anki-sync-server/ sits beside bin/.
+    INSTALLED="$(dirname "${BASH_SOURCE[0]}")/../../bin/anki-sync-server"
+    [ -n "$BIN" ] || { [ -x "$INSTALLED" ] && BIN="$INSTALLED"; } || BIN="$REPO/.build/release/anki-sync-server"
 fi
 [ -x "$BIN" ] || fail "no anki-sync-server binary at '$BIN' (use --bin or ANKI_SYNC_SERVER_BIN)"
 

@@ -42,7 +42,9 @@ USER_NAME="${POSITIONAL[1]}"
 
 if [ -z "$BIN" ]; then
     BIN="$(command -v anki-sync-server 2>/dev/null || true)"
-    [ -n "$BIN" ] || BIN="$REPO/.build/release/anki-sync-server"
+    # Installed from the release archive: share/anki-sync-server/ sits beside bin/.
+    INSTALLED="$(dirname "${BASH_SOURCE[0]}")/../../bin/anki-sync-server"
+    [ -n "$BIN" ] || { [ -x "$INSTALLED" ] && BIN="$INSTALLED"; } || BIN="$REPO/.build/release/anki-sync-server"
 fi
 [ -x "$BIN" ] || fail "no anki-sync-server binary at '$BIN' (use --bin or ANKI_SYNC_SERVER_BIN)"
 
@@ -70,9 +72,22 @@ m_bytes="$(header bytes)"
 body="$(grep -v '^#' "$M")"
 lines="$(printf '%s\n' "$body" | grep -c .)"
 [ "$lines" -eq "$m_files" ] || refuse "$M is damaged: it lists $lines files but says $m_files"
-have_files="$(cd -- "$SNAP" && find . -type f ! -path ./MANIFEST | wc -l)"
+links="$(cd -- "$SNAP" && find . -type l | head -n 3 | tr '\n' ' ')"
+[ -z "$links" ] || refuse "$SNAP holds symbolic links ($links): a snapshot has only files; never restored"
+# Snapshots older than this version kept WAL-mode files: a reader (sqlite3, even read-only) left
+# an empty -wal and a -shm beside them. Those change nothing and are not counted; a -wal with
+# content means something wrote to the snapshot.
+SKIP=()
+for db in collection.anki2 media.db; do
+    if [ -e "$SNAP/$db-wal" ]; then
+        [ ! -s "$SNAP/$db-wal" ] || refuse "$SNAP is damaged: $db-wal is not empty (something wrote to the snapshot)"
+        grep -qF "  $db-wal" "$M" || SKIP+=(! -path "./$db-wal")
+    fi
+    [ ! -e "$SNAP/$db-shm" ] || grep -qF "  $db-shm" "$M" || SKIP+=(! -path "./$db-shm")
+done
+have_files="$(cd -- "$SNAP" && find . -type f ! -path ./MANIFEST "${SKIP[@]}" | wc -l)"
 [ "$have_files" -eq "$m_files" ] || refuse "$SNAP is damaged: it holds $have_files files, MANIFEST lists $m_files"
-have_bytes="$(cd -- "$SNAP" && find . -type f ! -path ./MANIFEST -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')"
+have_bytes="$(cd -- "$SNAP" && find . -type f ! -path ./MANIFEST "${SKIP[@]}" -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')"
 [ "$have_bytes" -eq "$m_bytes" ] || refuse "$SNAP is damaged: its files hold $have_bytes bytes, MANIFEST says $m_bytes"
 listed_bytes="$(printf '%s\n' "$body" | awk '{ s += $1 } END { print s + 0 }')"
 [ "$listed_bytes" -eq "$m_bytes" ] || refuse "$M is damaged: its sizes add up to $listed_bytes, not $m_bytes"

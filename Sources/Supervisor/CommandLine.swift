@@ -15,11 +15,17 @@ enum Command: Equatable {
     /// Maintenance run by the user's worker: a consistent copy of the user's files, or putting one back.
     case snapshot(user: String, path: String)
     case restore(user: String, path: String)
+    /// Edits of the env file's users (then a reload), and a PHC hash for editing it by hand.
+    case user(UserCommands.Action)
+    case hashPassword
 }
 
 struct Invocation: Equatable {
     var command: Command = .serve
     var envFile: String?
+    /// `--hash-existing`: consent to convert plaintext entries when a user command switches the file
+    /// to PASSWORDS_HASHED.
+    var hashExisting = false
 
     struct UsageError: Error, CustomStringConvertible {
         let description: String
@@ -38,6 +44,22 @@ struct Invocation: Equatable {
                 guard i + 1 < args.count else { throw UsageError(description: "--env-file needs a file") }
                 inv.envFile = args[i + 1]
                 i += 1
+            case "--hash-existing": inv.hashExisting = true
+            case "hash-password" where inv.command == .serve: inv.command = .hashPassword
+            case "user" where inv.command == .serve:
+                let verb = i + 1 < args.count ? args[i + 1] : ""
+                if verb == "list" {
+                    inv.command = .user(.list)
+                    i += 1
+                } else {
+                    guard ["add", "passwd", "remove"].contains(verb) else {
+                        throw UsageError(description: "user needs one of: add NAME, passwd NAME, remove NAME, list")
+                    }
+                    guard i + 2 < args.count, !args[i + 2].hasPrefix("-") else { throw UsageError(description: "user \(verb) needs a user name") }
+                    let name = args[i + 2]
+                    inv.command = .user(verb == "add" ? .add(name) : verb == "passwd" ? .passwd(name) : .remove(name))
+                    i += 2
+                }
             case "--json":
                 guard case .status = inv.command else { throw UsageError(description: "--json goes with status") }
                 inv.command = .status(json: true)
@@ -80,6 +102,11 @@ struct Invocation: Equatable {
                anki-sync-server reload                      re-read users from the --env-file (also SIGHUP)
                anki-sync-server snapshot USER DIR           consistent copy of USER's data into DIR (scripts/backup.sh)
                anki-sync-server restore USER DIR            put a snapshot back (scripts/restore.sh)
+               anki-sync-server --env-file FILE user add|passwd|remove NAME [--hash-existing]
+                                                            edit FILE's users (password from the terminal or
+                                                            stdin, stored hashed), then reload the server
+               anki-sync-server --env-file FILE user list   the users in FILE
+               anki-sync-server hash-password               print a PHC hash of a password read from stdin/terminal
                anki-sync-server --healthcheck               exit 0 if a server answers on SYNC_HOST:SYNC_PORT
                anki-sync-server --version | --help
         Subcommands find the server through the same environment / --env-file (its SYNC_BASE).
@@ -92,9 +119,7 @@ struct Invocation: Equatable {
         var env = ProcessInfo.processInfo.environment
         if let envFile {
             let text: String
-            do { text = try String(contentsOfFile: envFile, encoding: .utf8) } catch {
-                throw ConfigError("--env-file", "cannot read \(envFile): \(error)")
-            }
+            do { text = try EnvFileStore.read(envFile) } catch { throw ConfigError("--env-file", error.description) }
             let fileEnv = try EnvironmentFile.parse(text)
             // Users come from the file alone, so a removed SYNC_USERn in the file really removes it.
             if fileEnv.keys.contains(where: { $0.hasPrefix("SYNC_USER") }) {
@@ -108,6 +133,17 @@ struct Invocation: Equatable {
 
 /// `--healthcheck`: GET /health on the configured address; true if it answered 200.
 enum HealthCheck {
+    /// SYNC_HOST and SYNC_PORT alone: a health check needs no users (a container started with
+    /// --env-file has its users only in that file, not in the health check's environment).
+    static func address(environment env: [String: String]) throws(ConfigError) -> (host: String, port: Int) {
+        let host = env["SYNC_HOST"] ?? "0.0.0.0"
+        guard let raw = env["SYNC_PORT"] else { return (host, 8080) }
+        guard let port = Int(raw.trimmedWhitespace()), (1...65535).contains(port) else {
+            throw ConfigError("SYNC_PORT", "expected a whole number from 1 to 65535, got '\(raw)'")
+        }
+        return (host, port)
+    }
+
     static func probe(host: String, port: Int, timeoutSeconds: Int = 5) -> Bool {
         let target = host == "0.0.0.0" || host.isEmpty ? "127.0.0.1" : host == "::" ? "::1" : host
         var hints = addrinfo()

@@ -21,7 +21,19 @@ func start() -> Int32 {
     case .version:
         print("anki-sync-server \(ServerVersion.string)")
         return 0
-    case .healthcheck, .serve, .status, .restart, .reload, .snapshot, .restore:
+    case .hashPassword:
+        return UserCommands.hashPassword()
+    case .user(let action):
+        return UserCommands.run(action, envFile: invocation.envFile, hashExisting: invocation.hashExisting)
+    case .healthcheck:
+        do {
+            let (host, port) = try HealthCheck.address(environment: try invocation.environment())
+            return HealthCheck.probe(host: host, port: port) ? 0 : 1
+        } catch {
+            complain("configuration error: \(error)")
+            return 2
+        }
+    case .serve, .status, .restart, .reload, .snapshot, .restore:
         break
     }
     // Subcommands only need to find the running server (its SYNC_BASE); the server itself judges
@@ -35,7 +47,10 @@ func start() -> Int32 {
         }
         let base = ServerConfig.baseDirectory(environment: env)
         switch invocation.command {
-        case .status(let json): return ControlCommands.status(base: base, json: json)
+        case .status(let json):
+            // Quotas only label the disk column: a file the server would refuse still shows status.
+            let limits = try? ServerConfig.load(environment: env).limits
+            return ControlCommands.status(base: base, json: json, limits: limits)
         case .restart(let user, let now):
             return ControlCommands.simple(ControlRequest(command: .restart, user: user, now: now), base: base, timeoutSeconds: 200)
         case .snapshot(let user, let path):
@@ -53,9 +68,6 @@ func start() -> Int32 {
     } catch {
         complain("configuration error: \(error)")
         return 2
-    }
-    if invocation.command == .healthcheck {
-        return HealthCheck.probe(host: config.host, port: config.port) ? 0 : 1
     }
     if config.limits.requireSandbox, let missing = SandboxSupport.missing() {
         complain("configuration error: SYNC_REQUIRE_SANDBOX=1 but \(missing)")

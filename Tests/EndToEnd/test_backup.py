@@ -162,6 +162,16 @@ def media_usn(srv, user) -> int:
     return r.json()["data"]["usn"]
 
 
+def work_after_backup(client, notes: int, prefix: str, seed: int, new_file: str, data: bytes, deleted_file: str):
+    """Notes synced, one media file added and one deleted, media synced."""
+    add_basic_notes(client.col, notes, prefix=prefix, seed=seed)
+    client.sync()
+    add_media(client, new_file, data)
+    client.col.media.trash_files([deleted_file])
+    touch_folder(client)
+    media_sync_settled(client)
+
+
 def folder_state(folder: Path) -> dict[str, str]:
     out = {}
     for p in sorted(folder.rglob("*")):
@@ -275,12 +285,7 @@ def test_backup_during_sync_and_media_upload_then_restore(family, clients, tmp_p
     # alice keeps working after the backup: notes, a new file, a deleted file
     assert a1.required() in ("NORMAL_SYNC", "NO_CHANGES")
     a1.sync()
-    add_basic_notes(a1.col, 10, prefix="after", seed=9)
-    a1.sync()
-    add_media(a1, "after.txt", b"added after the backup " * 40)
-    a1.col.media.trash_files(["a0.txt"])
-    touch_folder(a1)
-    media_sync_settled(a1)
+    work_after_backup(a1, 10, "after", 9, "after.txt", b"added after the backup " * 40, "a0.txt")
     a2.sync()
     media_sync_settled(a2)
     assert "after.txt" in local_media(a2) and "a0.txt" not in local_media(a2)
@@ -422,3 +427,4 @@ def test_retention_and_failed_backups(make_server, clients, tmp_path):
     assert list(existing.iterdir()) == []
     # still serving
     helpers.assert_serving(srv, "alice")
+

@@ -291,6 +291,12 @@ def test_caddyfile(caddy_bin, tmp_path):
     assert "handle_path" not in text.replace("`handle_path`", "")
     r = run([caddy_bin, "adapt", "--config", DEPLOY / "Caddyfile", "--adapter", "caddyfile"], cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    # the documented variant for a private CA / self-signed certificate: the files on the tls line
+    assert "tls /etc/caddy/anki.crt /etc/caddy/anki.key" in text
+    own = tmp_path / "Caddyfile.own-cert"
+    own.write_text(text.replace("\ttls {", "\ttls /etc/caddy/anki.crt /etc/caddy/anki.key {", 1))
+    r = run([caddy_bin, "adapt", "--config", own, "--adapter", "caddyfile"], cwd=tmp_path)
+    assert r.returncode == 0 and "anki.crt" in r.stdout, r.stderr
 
 
 def test_sync_through_caddy(caddy_bin, make_server, clients, tmp_path):
@@ -355,34 +361,55 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return out
 
 
-def test_dockerfile_builds_like_scripts_serve():
+def test_dockerfile_installs_the_release_archive():
     ins = dockerfile_instructions()
     froms = [v for k, v in ins if k == "FROM"]
-    assert len(froms) == 2 and froms[0].endswith(" AS build")
+    assert len(froms) == 1, "a thin runtime image: no toolchain stage"
     args = dict(v.split("=", 1) for k, v in ins if k == "ARG" and "=" in v)
-    assert "swift" in args["SWIFT_IMAGE"] and re.fullmatch(r"debian:\w+-slim", args["RUNTIME_IMAGE"])
+    assert re.fullmatch(r"debian:\w+-slim", args["RUNTIME_IMAGE"])
     runs = " ".join(v for k, v in ins if k == "RUN")
-    serve = (REPO / "scripts" / "serve").read_text()
-    build = "swift build -c release --static-swift-stdlib"
-    assert build in serve, "scripts/serve changed its build command: keep the Dockerfile in step"
-    assert build in runs
-    for pkg in ("libsqlite3-dev", "libzstd-dev", "zlib1g-dev", "libsqlite3-0", "libzstd1", "zlib1g"):
+    for pkg in ("libsqlite3-0", "libzstd1", "zlib1g"):
         assert re.search(rf"\b{re.escape(pkg)}\b", runs), pkg
+    assert "swift build" not in runs and "-dev" not in runs
+    # the archive scripts/package writes, installed by its own install.sh
+    copies = [v for k, v in ins if k == "COPY"]
+    assert any(v.startswith("dist/anki-sync-server-") and v.split()[0].endswith(".tar.gz") for v in copies), copies
+    assert "/install.sh" in runs and "SYNC_BASE=/data" in runs
+    package = (REPO / "scripts" / "package").read_text()
+    assert 'name="anki-sync-server-$version-linux-$arch"' in package and "install.sh" in package
     assert ("VOLUME", "/data") in ins
     health = [v for k, v in ins if k == "HEALTHCHECK"]
-    assert health and "--healthcheck" in health[0]
+    assert health and health[0].endswith('CMD ["/usr/local/bin/anki-sync-server", "--healthcheck"]')
     env = " ".join(v for k, v in ins if k == "ENV")
     assert "PUID=" in env and "PGID=" in env and "SYNC_BASE=/data" in env
-    # every COPY source exists in the build context and is not excluded by .dockerignore
-    ignored = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")]
-    assert ".build" in ignored and ".venv" in ignored
-    for k, v in ins:
-        if k == "COPY" and "--from=" not in v:
-            for src in v.split()[:-1]:
-                if "[" in src:
-                    continue
-                assert (REPO / src).exists(), src
-                assert src.split("/")[0] not in ignored, src
+    # .dockerignore lets exactly the archive through
+    ignore = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    assert ignore == ["*", "!dist/anki-sync-server-*-linux-*.tar.gz"]
+
+
+def test_healthcheck_with_and_without_env_file(make_server, tmp_path):
+    """The image's health-check command, run as the image runs it: its environment has SYNC_HOST and
+    SYNC_PORT but the users may be only in an env file named on the server's command line."""
+    check = [str(helpers.ours_bin()), "--healthcheck"]
+    # 1. users in the environment
+    srv = make_server(["alice:pa"])
+    only_addr = helpers.base_env({"SYNC_HOST": helpers.HOST, "SYNC_PORT": str(srv.port)})
+    assert run(check, env=srv.env()).returncode == 0
+    assert run(check, env=only_addr).returncode == 0
+    srv.stop()
+    assert run(check, env=only_addr).returncode == 1          # nobody answers: unhealthy
+    # 2. users only in --env-file
+    env_file = tmp_path / "env"
+    srv2 = make_server([], start=False)
+    env_file.write_text(f"SYNC_USER1=alice:pa\nSYNC_BASE={srv2.base}\n")
+    srv2.args = ["--env-file", str(env_file)]
+    srv2.start()
+    only_addr = helpers.base_env({"SYNC_HOST": helpers.HOST, "SYNC_PORT": str(srv2.port)})
+    r = run(check, env=only_addr)
+    assert r.returncode == 0, r.stderr
+    assert run([*check, "--env-file", env_file], env=only_addr).returncode == 0
+    r = run(check, env=helpers.base_env({"SYNC_PORT": "nope"}))
+    assert r.returncode == 2 and "SYNC_PORT" in r.stderr
 
 
 def test_docker_entrypoint_drops_to_puid(tmp_path):

@@ -175,3 +175,18 @@ final class MaintenanceParsingTests: XCTestCase {
         XCTAssertThrowsError(try Invocation.parse(["snapshot", "alice"]))
     }
 }
+
+extension InvocationTests {
+    func testUserCommands() {
+        XCTAssertEqual(parse(["--env-file", "f", "user", "add", "bob"]), Invocation(command: .user(.add("bob")), envFile: "f"))
+        XCTAssertEqual(parse(["user", "passwd", "bob"])?.command, .user(.passwd("bob")))
+        XCTAssertEqual(parse(["user", "remove", "bob"])?.command, .user(.remove("bob")))
+        XCTAssertEqual(parse(["user", "list"])?.command, .user(.list))
+        XCTAssertEqual(parse(["user", "add", "bob", "--hash-existing"])?.hashExisting, true)
+        XCTAssertEqual(parse(["hash-password"])?.command, .hashPassword)
+        assertRefused(["user"], mentioning: "add NAME")
+        assertRefused(["user", "delete", "bob"], mentioning: "add NAME")
+        assertRefused(["user", "add"], mentioning: "needs a user name")
+        assertRefused(["user", "add", "bob", "secret"], mentioning: "unknown argument 'secret'")
+    }
+}

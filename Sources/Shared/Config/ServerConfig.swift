@@ -51,7 +51,17 @@ public struct ServerConfig: Sendable {
         public var maxWaitingWorkerRequests: Int { maxWorkerRequests * Self.waitingPerRequestSlot }
         /// SYNC_REQUIRE_SANDBOX=1: refuse to run workers without every sandbox layer (README "Sandbox").
         public var requireSandbox = false
+        /// SYNC_QUOTA_MEGS: MiB one user's folder may hold (collection + media); nil = no quota.
+        public var quotaMegs: Int?
+        /// SYNC_QUOTA_MEGS_<user>: per-user quota overriding the default; 0 = no quota for that user.
+        public var userQuotaMegs: [String: Int] = [:]
         public init() {}
+
+        /// The quota of `user` in bytes, nil when none applies.
+        public func quotaBytes(for user: String) -> Int64? {
+            guard let megs = userQuotaMegs[user] ?? quotaMegs, megs > 0 else { return nil }
+            return Int64(megs) * 1024 * 1024
+        }
     }
 
     /// The decompressed size limit of the official server: 3 × MAX_SYNC_PAYLOAD_MEGS MiB.
@@ -125,6 +135,14 @@ extension ServerConfig {
         case "1": limits.requireSandbox = true
         default: throw ConfigError("SYNC_REQUIRE_SANDBOX", "expected 1 or 0")
         }
+        if env["SYNC_QUOTA_MEGS"] != nil {
+            limits.quotaMegs = try integer(env, "SYNC_QUOTA_MEGS", default: 0, range: 1...100_000_000)
+        }
+        for key in env.keys where key.hasPrefix(quotaPrefix) {
+            let name = String(key.dropFirst(quotaPrefix.count))
+            guard users.contains(where: { $0.name == name }) else { throw ConfigError(key, "no user named '\(name)'") }
+            limits.userQuotaMegs[name] = try integer(env, key, default: 0, range: 0...100_000_000)
+        }
         let format: LogFormat
         switch env["SYNC_LOG_FORMAT"] ?? "text" {
         case "text": format = .text
@@ -138,6 +156,9 @@ extension ServerConfig {
         return config
     }
 
+    /// `SYNC_QUOTA_MEGS_<user>`: a per-user quota (for names usable in a variable name).
+    public static let quotaPrefix = "SYNC_QUOTA_MEGS_"
+
     /// SYNC_BASE with its default (`~/.syncserver`) and `~` expanded.
     public static func baseDirectory(environment env: [String: String]) -> String {
         let home = env["HOME"] ?? FilePath.homeDirectory()
@@ -147,7 +168,7 @@ extension ServerConfig {
     }
 
     /// A user name becomes a folder name under SYNC_BASE, so it must be one safe path component.
-    static func validateUserName(_ name: String, variable: String) throws(ConfigError) {
+    public static func validateUserName(_ name: String, variable: String) throws(ConfigError) {
         if name.isEmpty { throw ConfigError(variable, "empty user name") }
         if name == "." || name == ".." || name.hasPrefix(".") {
             throw ConfigError(variable, "user name '\(name)' cannot start with '.'")

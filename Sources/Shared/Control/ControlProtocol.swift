@@ -87,6 +87,10 @@ public struct UserStatus: Codable, Equatable, Sendable {
     public var backoffSeconds: Int?
     /// The running worker's sandbox (Landlock ABI, seccomp, no_new_privs), once it has reported it.
     public var isolation: WorkerIsolation?
+    /// Bytes in the user's folder and the user's quota; filled in by the `status` command itself,
+    /// which reads SYNC_BASE (the server does not send them).
+    public var diskBytes: Int64?
+    public var quotaBytes: Int64?
 
     public init(user: String, state: String, workerPid: Int32?, workerUptimeSeconds: Int?, activeSyncSession: Bool,
                 lastRequestMillis: Int64?, requestsServed: Int, consecutiveCrashes: Int, backoffSeconds: Int?,

@@ -71,6 +71,10 @@ enum FullSyncHandlers {
             try exchange.respond(text: corruptText)
             return
         }
+        if let refusal = Quota.refuseCollection(context: context) {
+            try exchange.respond(text: refusal)
+            return
+        }
         try store.exclusive {
             let target = store.collectionPath
             unlink(target + "-wal")

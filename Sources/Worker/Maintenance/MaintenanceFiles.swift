@@ -42,17 +42,29 @@ struct SnapshotInfo: Codable, Equatable, Sendable {
 
 /// Small POSIX file helpers for snapshots and restores.
 enum MaintenanceFiles {
-    static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    // Everything here looks at names themselves (lstat, O_NOFOLLOW): a symbolic link planted in a
+    // snapshot or a media folder is never followed, copied or linked into a user's live files.
+
+    /// True if anything (a dangling symbolic link too) has this name.
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    static func isSymbolicLink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+    }
 
     static func isDirectory(_ path: String) -> Bool {
         var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    /// Size of a regular file, nil if it is missing or not a regular file.
+    /// Size of a regular file, nil if it is missing, a symbolic link or not a regular file.
     static func regularFileSize(_ path: String) -> Int64? {
         var st = stat()
-        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         return Int64(st.st_size)
     }
 
@@ -70,12 +82,21 @@ enum MaintenanceFiles {
         return url.deletingLastPathComponent().path
     }
 
-    /// Hard-links `source` to `target` (media files are only ever replaced by rename, never changed
+    /// Hard-links the regular file `source` to `target` (media files are only ever replaced by rename, never changed
     /// in place, so sharing the inode is safe), or copies and fsyncs it when a link is impossible
     /// (another file system). Returns true for a link.
     @discardableResult
     static func linkOrCopy(_ source: String, _ target: String) throws -> Bool {
-        if link(source, target) == 0 { return true }
+        // link() would link a symbolic link itself, not its target: only regular files pass.
+        guard regularFileSize(source) != nil else { throw MaintenanceError("refusing: \(source) is not a regular file") }
+        if link(source, target) == 0 {
+            // The name could have been swapped for a link since the check: look at what was linked.
+            guard regularFileSize(target) != nil else {
+                unlink(target)
+                throw MaintenanceError("refusing: \(source) is not a regular file")
+            }
+            return true
+        }
         let err = errno
         guard err == EXDEV || err == EPERM || err == ENOTSUP || err == EOPNOTSUPP || err == EMLINK || err == EACCES else {
             throw MaintenanceError.posix("cannot link \(source) to", target, err)
@@ -93,7 +114,7 @@ enum MaintenanceFiles {
 
     /// The raw SHA-1 of a file's content.
     static func sha1(_ path: String) throws -> [UInt8] {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { throw MaintenanceError.posix("cannot open", path) }
         defer { Glibc.close(fd) }
         var hasher = MediaHasher()
@@ -127,9 +148,9 @@ enum MaintenanceFiles {
         guard fsync(fd) == 0 else { throw MaintenanceError.posix("cannot fsync", path) }
     }
 
-    /// Removes a file or a whole folder; missing is fine.
+    /// Removes a file or a whole folder; missing is fine. A symbolic link is removed, not followed.
     static func removeTree(_ path: String) {
-        guard exists(path) || (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil else { return }
+        guard exists(path) else { return }
         try? FileManager.default.removeItem(atPath: path)
     }
 

@@ -30,7 +30,7 @@ import Storage
 enum Restore {
     static func run(from snapshot: String, context: WorkerContext) throws -> String {
         guard snapshot.hasPrefix("/") else { throw MaintenanceError("the snapshot folder must be an absolute path") }
-        guard MaintenanceFiles.isDirectory(snapshot) else { throw MaintenanceError("\(snapshot) is not a folder") }
+        guard MaintenanceFiles.isDirectory(snapshot) else { throw MaintenanceError("\(snapshot) is not a folder (symbolic links are not followed)") }
         let info = try readInfo(snapshot)
         guard info.user == context.user else {
             throw MaintenanceError("refusing: \(snapshot) is a snapshot of user \(info.user.debugDescription), not of \(context.user.debugDescription)")
@@ -106,12 +106,18 @@ enum Restore {
         } catch {
             throw MaintenanceError("refusing: the snapshot's media.db is not a server media database: \(error)")
         }
+        if !live.isEmpty && !MaintenanceFiles.isDirectory(snapshot + "/media") {
+            throw MaintenanceError("refusing: the snapshot's media is not a folder (a symbolic link is never followed)")
+        }
         try MaintenanceFiles.makeFolder(newMediaFolder)
         for file in live {
             if MediaNames.problem(with: file.name) != nil || file.name.contains("/") {
                 throw MaintenanceError("refusing: the snapshot's media.db lists an unusable file name \(file.name.debugDescription)")
             }
             let source = snapshot + "/media/" + file.name
+            if MaintenanceFiles.isSymbolicLink(source) {
+                throw MaintenanceError("refusing: the snapshot is damaged: media/\(file.name) is a symbolic link, not a file")
+            }
             guard let size = MaintenanceFiles.regularFileSize(source) else {
                 throw MaintenanceError("refusing: the snapshot is damaged: media/\(file.name) is missing")
             }
@@ -221,15 +227,18 @@ enum Restore {
                 try insert.bind(4, now)
                 try insert.step()
             }
+            // A statement left mid-step (the last name was found) would keep tables locked.
+            exists.reset()
+            insert.reset()
             let count = try c.scalar("SELECT count(*) FROM media")?.int64 ?? 0
             let newLast = base + max(count, 1)
             guard newLast <= Int64(Int32.max) else { throw MediaDatabaseError.usnExhausted }
-            try c.execute("""
-                CREATE TEMP TABLE restamp (fname TEXT PRIMARY KEY NOT NULL, n INT NOT NULL);
-                INSERT INTO restamp (fname, n) SELECT fname, row_number() OVER (ORDER BY usn, fname) FROM media;
-                """)
-            try c.run("UPDATE media SET usn = ? + (SELECT n FROM restamp WHERE restamp.fname = media.fname)", [.integer(base)])
-            try c.execute("DROP TABLE restamp")
+            // One statement, no helper table: usns are unique, so each record keeps its old order.
+            try c.run("""
+                UPDATE media SET usn = ? + ranked.n
+                FROM (SELECT fname, row_number() OVER (ORDER BY usn, fname) AS n FROM media) AS ranked
+                WHERE ranked.fname = media.fname
+                """, [.integer(base)])
             try c.run("""
                 UPDATE meta SET last_usn = ?,
                   total_bytes = (SELECT coalesce(sum(size), 0) FROM media WHERE size > 0),

@@ -54,6 +54,7 @@ enum Snapshot {
                 let reader = try SQLiteConnection(path: context.store.collectionPath)
                 defer { reader.close() }
                 try reader.backup(toPath: collectionCopy)
+                try rollbackJournal(collectionCopy)
             } catch let error as SQLiteError {
                 throw MaintenanceError("cannot copy the collection: \(error)")
             }
@@ -82,6 +83,9 @@ enum Snapshot {
                         throw MaintenanceError("media.db lists an unusable file name \(name.debugDescription)")
                     }
                     let source = media.mediaFolder + "/" + name
+                    if MaintenanceFiles.isSymbolicLink(source) {
+                        context.log.warn("snapshot skips a symbolic link in media/", ["name": .string(name)])
+                    }
                     guard let actual = MaintenanceFiles.regularFileSize(source), actual == size else {
                         // Same treatment as a download would give it: the record goes, no deletion spreads.
                         try copy.forgetMissing(named: name)
@@ -93,6 +97,7 @@ enum Snapshot {
                     bytes += size
                 }
                 let lastUsn = try copy.lastUsn()
+                try copy.connection.execute("PRAGMA journal_mode = DELETE")
                 copy.close()
                 try MaintenanceFiles.sync(mediaCopy)
                 try MaintenanceFiles.sync(mediaDBCopy)
@@ -102,5 +107,13 @@ enum Snapshot {
                                     linkedMediaFiles: linked, missingMediaFiles: missing)
             }
         }
+    }
+
+    /// Snapshot files are kept in rollback-journal mode: a WAL-mode header would make any reader
+    /// (even a read-only one) create `-wal`/`-shm` files beside them, changing the snapshot.
+    private static func rollbackJournal(_ path: String) throws {
+        let db = try SQLiteConnection(path: path)
+        defer { db.close() }
+        try db.execute("PRAGMA journal_mode = DELETE")
     }
 }

@@ -114,6 +114,12 @@ enum MediaUpload {
         } catch let error as MediaUploadError {
             throw HTTPError(400, "upload refused: \(error.reason)")
         }
+        if let refusal = Quota.refuseMedia(staged.map(\.change), context: context) {
+            for s in staged { if let p = s.stagedPath { unlink(p) } }
+            // No "data": the client shows "err" as the server's message (MEDIA.md 1.4).
+            try exchange.respond(json: "{\"err\":\(MediaHandlers.jsonString(refusal))}")
+            return
+        }
         // 3. One transaction; then the files move into place.
         let usn = try media.apply(staged)
         context.log.info("media upload applied", ["user": .string(context.user), "entries": .of(staged.count), "bytes": .of(written), "usn": .of(usn)])

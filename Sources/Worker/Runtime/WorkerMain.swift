@@ -35,7 +35,7 @@ enum WorkerMain {
         }
         let isolation: WorkerIsolation
         do {
-            let limits = ResourceLimits(maxConnections: hello.limits.maxConnections, maxPayloadMegs: hello.maxPayloadMegs)
+            let limits = ResourceLimits(maxConnections: hello.limits.maxWorkerRequests + hello.limits.maxWaitingWorkerRequests, maxPayloadMegs: hello.maxPayloadMegs)
             let (entered, problems) = try Sandbox.enter(folder: hello.folder, limits: limits, required: hello.limits.requireSandbox)
             if !problems.isEmpty {
                 log.warn("worker sandbox incomplete", ["landlock_abi": .of(entered.landlockAbi), "seccomp": .bool(entered.seccomp),

@@ -15,6 +15,8 @@ struct ResourceLimits: Equatable {
     /// the decompressed-upload limit is refused (EFBIG) instead of filling the disk.
     static let fileSizeFactor = 4
 
+    /// `maxConnections`: client connections the worker can hold at once (serving and waiting,
+    /// SYNC_WORKER_MAX_REQUESTS and its queue); more are refused before they reach it.
     init(maxConnections: Int, maxPayloadMegs: Int) {
         maxOpenFiles = UInt64(maxConnections + Self.spareDescriptors)
         let upload = UInt64(ServerConfig.maxDecompressedBytes(megs: maxPayloadMegs))

@@ -11,7 +11,7 @@ enum SandboxSelfTest {
             say("usage: anki-sync-worker --sandbox-selftest FOLDER read|write|sqlite|exec|tcp|unix|signal [ARG]")
             return 2
         }
-        let limits = ResourceLimits(maxConnections: ServerConfig.Limits().maxConnections, maxPayloadMegs: 100)
+        let limits = ResourceLimits(maxConnections: ServerConfig.Limits().maxWorkerRequests + ServerConfig.Limits().maxWaitingWorkerRequests, maxPayloadMegs: 100)
         let isolation: WorkerIsolation
         let problems: [String]
         do { (isolation, problems) = try Sandbox.enter(folder: args[0], limits: limits, required: false) } catch {
