@@ -14,7 +14,12 @@ final class Supervisor {
     let pool: WorkerPool
     let frontDoor: FrontDoor
     let control: ControlPlane
+    let metrics = ServerMetrics()
+    let devices: DeviceActivity
+    let metricsEndpoint: MetricsEndpoint?
+    let diskUse: UserDiskUse
     private var stopDeadline: Double?
+    private var lastDeviceSave = 0.0
 
     /// How long a stopping server waits for workers to finish their requests.
     static let stopGraceSeconds = 30.0
@@ -28,17 +33,28 @@ final class Supervisor {
         poller = try Poller()
         logins = try LoginService(users: config.users, hashed: config.passwordsHashed,
                                   threads: config.limits.maxConcurrentLogins, maxQueued: config.limits.maxQueuedLogins)
-        pool = WorkerPool(config: config, log: log, workerBinary: workerBinary, poller: poller)
+        devices = DeviceActivity(base: config.baseDirectory, log: log)
+        diskUse = UserDiskUse(base: config.baseDirectory)
+        pool = WorkerPool(config: config, log: log, workerBinary: workerBinary, poller: poller, metrics: metrics, devices: devices)
         let listenFD = try Listener.open(host: config.host, port: config.port)
         frontDoor = FrontDoor(listenFD: listenFD, poller: poller, log: log, config: config,
-                              maxConnections: Self.connectionCap(config: config, log: log), logins: logins, pool: pool)
+                              maxConnections: Self.connectionCap(config: config, log: log), logins: logins, pool: pool,
+                              metrics: metrics)
         pool.frontDoor = frontDoor
         control = try ControlPlane(config: config, envFile: envFile, log: log, poller: poller, pool: pool, frontDoor: frontDoor)
+        if let address = config.metricsAddress {
+            let (pool, frontDoor, metrics, diskUse) = (pool, frontDoor, metrics, diskUse)
+            metricsEndpoint = try MetricsEndpoint(address: address, poller: poller, metrics: metrics) {
+                MetricsGauges.fill(metrics, frontDoor: frontDoor, pool: pool, diskUse: diskUse)
+            }
+        } else {
+            metricsEndpoint = nil
+        }
         poller.add(signalFD, events: Poller.readable, token: EventToken.signal)
         poller.add(logins.wakeFD, events: Poller.readable, token: EventToken.login)
         log.info("listening", ["host": .string(config.host), "port": .of(config.port), "users": .of(config.users.count),
                                "base": .string(config.baseDirectory), "max_connections": .of(frontDoor.maxConnections),
-                               "pid": .of(getpid())])
+                               "metrics": .string(config.metricsAddress ?? "off"), "pid": .of(getpid())])
     }
 
     /// SYNC_MAX_CONNECTIONS, or (unset) as many as the descriptor limit allows once raised to its
@@ -71,6 +87,11 @@ final class Supervisor {
                 frontDoor.sweep(now: now)
                 pool.sweep(now: now)
                 control.sweep(now: now)
+                metricsEndpoint?.sweep(now: now)
+                if now - lastDeviceSave >= 5 {
+                    devices.save()
+                    lastDeviceSave = now
+                }
                 lastSweep = now
             }
             if let deadline = stopDeadline {
@@ -81,6 +102,7 @@ final class Supervisor {
                 }
             }
         }
+        devices.save()
         log.info("stopped")
         return 0
     }
@@ -99,6 +121,8 @@ final class Supervisor {
         case .controlListener: control.acceptAll()
         case .channel(let index): pool.channelEvent(index: index, events: events)
         case .controlConnection(let token): control.read(token: token)
+        case .metricsListener: metricsEndpoint?.acceptAll()
+        case .metricsConnection(let token): metricsEndpoint?.event(token: token, events: events)
         case .client(let id): frontDoor.clientEvent(id: id, events: events)
         }
     }

@@ -239,6 +239,8 @@ def test_correct_logins_pass_while_another_address_floods(make_server):
     for t in threads:
         t.start()
     try:
+        # Once the flooding address is refused outright, the family logs in as usual.
+        helpers.wait_until(lambda: 429 in flood_statuses, timeout=60, msg="the flooding address is refused")
         # (How fast they pass is measured by the benchmark, not here.)
         for _ in range(5):
             r = login_from("127.0.0.1", srv.port, "bob", "pb")
@@ -247,7 +249,7 @@ def test_correct_logins_pass_while_another_address_floods(make_server):
         stop.set()
         for t in threads:
             t.join(15)
-    assert 429 in flood_statuses and all(s in (403, 429) for s in flood_statuses), set(flood_statuses)
+    assert all(s in (403, 429) for s in flood_statuses), set(flood_statuses)
 
 
 def test_fail2ban_filter_matches_failures_with_the_client_address(make_server):

@@ -163,7 +163,8 @@ def test_running_worker_is_sandboxed_and_status_says_so(make_server, tmp_path):
     assert os.getpgid(pid) == pid != os.getpgid(srv.pid)
     assert helpers.cmdline(pid)[1:] == ["alice"]
     limits = limits_of(pid)
-    assert limits["Max open files"] == str(256 + 64), limits
+    # SYNC_WORKER_MAX_REQUESTS (8) serving, 4 waiting per slot, and 64 spare descriptors.
+    assert limits["Max open files"] == str(8 * 5 + 64), limits
     assert limits["Max file size"] == str(4 * 300 * 1024 * 1024), limits
     assert limits["Max core file size"] == "0", limits
     r = subprocess.run([str(helpers.ours_bin()), "status", "--json"], env=srv.env(), capture_output=True, text=True, timeout=30)

@@ -28,7 +28,27 @@ final class ChannelMessageTests: XCTestCase {
         .idle(received: 123_456_789_012),
         .maintenance(id: 5, request: MaintenanceRequest(command: .snapshot, path: "/backups/2026/alice")),
         .maintenanceDone(id: 5, reply: MaintenanceReply(ok: false, message: "disk full")),
+        .requestDone(RequestReport(connectionID: 7, method: "msync/uploadChanges", status: 200, micros: 1234, bytesIn: 10,
+                                   bytesOut: 20, event: .none, mediaFiles: 25, client: "26.09.3,abc,linux")),
+        .requestDone(RequestReport(connectionID: 1, method: "upload", status: 413, micros: 0, bytesIn: 0, bytesOut: 0,
+                                   event: .fullUpload, mediaFiles: 0, client: "")),
     ]
+
+    func testRequestReportBoundsAndTruncation() throws {
+        let long = String(repeating: "é", count: 200)
+        let report = RequestReport(connectionID: 1, method: "meta", status: 200, micros: 1, bytesIn: 1, bytesOut: 1, client: long)
+        XCTAssertLessThanOrEqual(report.client.utf8.count, RequestReport.maxClientBytes)
+        guard case .requestDone(let decoded) = try decode(ChannelMessage.requestDone(report).encode()) else {
+            return XCTFail("not a report")
+        }
+        XCTAssertEqual(decoded, report)
+        var bytes = ChannelMessage.requestDone(report).encode()
+        bytes.removeLast()
+        assertRejected(bytes)
+        bytes = ChannelMessage.requestDone(report).encode()
+        bytes[2 + 40] = 99      // no such event
+        assertRejected(bytes)
+    }
 
     func decode(_ bytes: [UInt8]) throws -> ChannelMessage { try ChannelMessage.decode(bytes[...]) }
 
@@ -58,11 +78,11 @@ final class ChannelMessageTests: XCTestCase {
 
     func testWireLayout() {
         XCTAssertEqual(ChannelMessage.connection(id: 0x0102_0304_0506_0708, prefix: [0xEE]).encode(),
-                       [3, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0xEE])
-        XCTAssertEqual(ChannelMessage.connectionBack(id: 1, leftover: []).encode(), [3, 3, 0, 0, 0, 0, 0, 0, 0, 1])
-        XCTAssertEqual(ChannelMessage.shutdown(reason: "bye").encode(), [3, 5] + Array("bye".utf8))
-        XCTAssertEqual(Array(ChannelMessage.hello(Self.hello).encode().prefix(2)), [3, 1])
-        XCTAssertEqual(Array(ChannelMessage.stats(WorkerStats()).encode().prefix(2)), [3, 4])
+                       [4, 2, 1, 2, 3, 4, 5, 6, 7, 8, 0xEE])
+        XCTAssertEqual(ChannelMessage.connectionBack(id: 1, leftover: []).encode(), [4, 3, 0, 0, 0, 0, 0, 0, 0, 1])
+        XCTAssertEqual(ChannelMessage.shutdown(reason: "bye").encode(), [4, 5] + Array("bye".utf8))
+        XCTAssertEqual(Array(ChannelMessage.hello(Self.hello).encode().prefix(2)), [4, 1])
+        XCTAssertEqual(Array(ChannelMessage.stats(WorkerStats()).encode().prefix(2)), [4, 4])
     }
 
     func testHelloCarriesEveryField() throws {

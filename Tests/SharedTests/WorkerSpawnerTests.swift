@@ -27,7 +27,7 @@ final class WorkerSpawnerTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let script = dir.appendingPathComponent("fake-worker")
-        // One write on descriptor 3 is one channel message: version 3, kind 5 (shutdown), reason =
+        // One write on descriptor 3 is one channel message: version 4, kind 5 (shutdown), reason =
         // argv[1], whether descriptor $LEAK reached the child, its worker marker, and whether it
         // leads its own process group.
         try """
@@ -35,7 +35,7 @@ final class WorkerSpawnerTests: XCTestCase {
             if [ -e /proc/$$/fd/$LEAK ]; then leak=leaked; else leak=clean; fi
             set -- "$1" $(cat /proc/$$/stat)
             if [ "$6" = "$$" ]; then group=own-group; else group=shared-group; fi
-            printf '\\003\\005%s %s %s %s' "$1" "$leak" "$ANKI_SYNC_WORKER_CHANNEL" "$group" >&3
+            printf '\\004\\005%s %s %s %s' "$1" "$leak" "$ANKI_SYNC_WORKER_CHANNEL" "$group" >&3
             exit 7
 
             """.write(to: script, atomically: true, encoding: .utf8)

@@ -22,12 +22,14 @@ public enum ChannelMessage: Equatable, Sendable {
     case maintenance(id: UInt64, request: MaintenanceRequest)
     /// Worker → supervisor: the outcome of a maintenance job.
     case maintenanceDone(id: UInt64, reply: MaintenanceReply)
+    /// Worker → supervisor: one request served (metrics, device list), before its stats.
+    case requestDone(RequestReport)
 
-    public static let version: UInt8 = 3
+    public static let version: UInt8 = 4
     /// Largest message accepted; keeps every message inside one SEQPACKET datagram.
     public static let maxSize = 192 * 1024
 
-    enum Kind: UInt8 { case hello = 1, connection, connectionBack, stats, shutdown, idle, maintenance, maintenanceDone }
+    enum Kind: UInt8 { case hello = 1, connection, connectionBack, stats, shutdown, idle, maintenance, maintenanceDone, requestDone }
 
     public func encode() -> [UInt8] {
         switch self {
@@ -43,6 +45,7 @@ public enum ChannelMessage: Equatable, Sendable {
         case .idle(let received): return Self.frame(.idle, Self.u64(received))
         case .maintenance(let id, let request): return Self.frame(.maintenance, Self.u64(id) + Self.json(request))
         case .maintenanceDone(let id, let reply): return Self.frame(.maintenanceDone, Self.u64(id) + Self.json(reply))
+        case .requestDone(let report): return Self.frame(.requestDone, report.encode())
         }
     }
 
@@ -70,6 +73,9 @@ public enum ChannelMessage: Equatable, Sendable {
             return .stats(WorkerStats(requestsServed: Int(served), activeSyncSession: payload[payload.startIndex + 8] == 1,
                                       lastRequestMillis: Int64(bitPattern: last), inFlight: Int(inFlight), isolation: isolation))
         case .shutdown: return .shutdown(reason: String(decoding: payload, as: UTF8.self))
+        case .requestDone:
+            guard let report = RequestReport.decode(payload) else { throw DecodeError(description: "bad request report") }
+            return .requestDone(report)
         case .idle:
             guard payload.count == 8 else { throw DecodeError(description: "bad idle message") }
             return .idle(received: payload.reduce(0) { $0 << 8 | UInt64($1) })

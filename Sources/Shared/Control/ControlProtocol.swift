@@ -54,6 +54,23 @@ public struct ServerStatus: Codable, Equatable, Sendable {
     }
 }
 
+/// One device of a user as the server last saw it: the client version string as sent (the
+/// protocol has no device id), the address, and how its last sync ended.
+public struct DeviceStatus: Codable, Equatable, Sendable {
+    public var client: String
+    public var address: String
+    public var lastSeenMillis: Int64
+    /// normal, full upload, full download, error, or - (no sync finished yet).
+    public var lastOutcome: String
+
+    public init(client: String, address: String, lastSeenMillis: Int64, lastOutcome: String) {
+        self.client = client
+        self.address = address
+        self.lastSeenMillis = lastSeenMillis
+        self.lastOutcome = lastOutcome
+    }
+}
+
 /// Client connections by where they are; all of them count toward `limit`.
 public struct ConnectionStatus: Codable, Equatable, Sendable {
     /// Held by the supervisor: reading a head, a login, idle between requests.
@@ -91,6 +108,8 @@ public struct UserStatus: Codable, Equatable, Sendable {
     /// which reads SYNC_BASE (the server does not send them).
     public var diskBytes: Int64?
     public var quotaBytes: Int64?
+    /// The last devices seen (newest first), kept by the server across restarts.
+    public var devices: [DeviceStatus]?
 
     public init(user: String, state: String, workerPid: Int32?, workerUptimeSeconds: Int?, activeSyncSession: Bool,
                 lastRequestMillis: Int64?, requestsServed: Int, consecutiveCrashes: Int, backoffSeconds: Int?,

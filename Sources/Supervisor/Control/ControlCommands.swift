@@ -83,6 +83,11 @@ enum ControlCommands {
             let cells = row.enumerated().map { $1 + String(repeating: " ", count: max(0, widths[$0] - $1.count)) }
             lines.append(cells.joined(separator: "  ").trimmedWhitespace())
         }
+        for u in status.users {
+            for d in u.devices ?? [] {
+                lines.append("  \(u.user) device: \(d.client) from \(d.address), last sync \(isoTime(d.lastSeenMillis)), \(d.lastOutcome)")
+            }
+        }
         return lines.joined(separator: "\n")
     }
 

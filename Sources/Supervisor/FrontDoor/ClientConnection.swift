@@ -45,6 +45,8 @@ final class ClientConnection {
     var legacyLogin = false
     /// The address a login is throttled and logged under (SYNC_IP_HEADER may name another).
     var loginPeer: String?
+    /// The client address of the request being handed to a worker (SYNC_IP_HEADER applied).
+    var requestPeer: String?
 
     struct PendingLog {
         var method: String

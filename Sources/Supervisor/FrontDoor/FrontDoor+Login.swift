@@ -59,6 +59,7 @@ extension FrontDoor {
         let admission = throttle.admit(peer: peer, connection: conn.id, now: now)
         if case .refuse(let retryAfter) = admission {
             log.warn("login throttled", ["user": .string(credentials.u), "peer": .string(peer), "retry_after_s": .of(retryAfter)])
+            metrics.loginFailed(.throttled)
             let reply = HTTPResponse.head(status: 429, headers: [("content-type", "text/plain"), ("retry-after", String(retryAfter)),
                                                                   ("content-length", "0")], close: true)
             logRequest(conn, status: 429, bytesOut: reply.count)
@@ -86,6 +87,7 @@ extension FrontDoor {
         conn.state = .readingHead
         conn.buffer = []
         log.warn("login refused: verifier queue full", ["user": .string(job.userName), "peer": .string(conn.peer)])
+        metrics.loginFailed(.busy)
         respond(conn, HTTPResponse.text(status: 503, "too many logins at once; try again", close: true), close: true)
     }
 
@@ -108,6 +110,7 @@ extension FrontDoor {
             } else {
                 // One line per failure, the same for unknown names; deploy/fail2ban matches it.
                 log.warn("login failed", ["user": .string(outcome.userName), "peer": .string(peer)])
+                metrics.loginFailed(.rejected)
                 reply = HTTPResponse.text(status: 403, "403", close: true)
                 close = true
                 logRequest(conn, status: 403, bytesOut: reply.count)

@@ -57,6 +57,7 @@ extension FrontDoor {
         switch router.decide(head) {
         case .health:
             conn.consume(headLength)
+            metrics.request(method: "health", status: 200, seconds: 0, bytesIn: headLength, bytesOut: 0)
             let close = Self.mustClose(head)
             respond(conn, HTTPResponse.head(status: 200, headers: [("content-length", "0")], close: close), close: close)
         case .reject(let status, let reason):
@@ -70,6 +71,7 @@ extension FrontDoor {
                                  started: WallClock.monotonic(), bytesIn: 0)
         case .forward(let user):
             conn.fresh = false
+            conn.requestPeer = peerSource.address(of: head, connectedFrom: conn.peer)
             handOff(conn, user: user)
         case .legacyForm(let boundary, let login):
             conn.state = .readingLegacyForm(head: head, headLength: headLength,
@@ -92,6 +94,7 @@ extension FrontDoor {
 
     /// Refuses a request whose head could not be used: the connection's framing is unknown, so close.
     func refuse(_ conn: ClientConnection, status: Int, reason: String) {
+        metrics.request(method: "other", status: status, seconds: 0, bytesIn: conn.buffer.count, bytesOut: 0)
         log.warn("request refused", ["status": .of(status), "reason": .string(reason), "peer": .string(conn.peer),
                                      "conn": .of(Int64(conn.id))])
         conn.buffer = []
@@ -102,6 +105,10 @@ extension FrontDoor {
     /// Answers a request with an error. With `close` false the request must have been read whole
     /// (`headLength` = all of its bytes), so the connection can carry the next one.
     func answer(_ conn: ClientConnection, head: HTTPRequestHead, status: Int, reason: String, close: Bool, headLength: Int = 0) {
+        let method = conn.pending?.method == "hostKey" ? "hostKey" : "other"
+        if method == "hostKey" { metrics.loginFailed(status == 503 ? .busy : .malformed) }
+        metrics.request(method: method, status: status, seconds: conn.pending.map { WallClock.monotonic() - $0.started } ?? 0,
+                        bytesIn: headLength, bytesOut: 0)
         log.info("request", ["user": .string(conn.pending?.user ?? "-"), "method": .string(String(head.path)),
                              "status": .of(status), "reason": .string(reason), "peer": .string(conn.peer)])
         conn.pending = nil
@@ -112,7 +119,9 @@ extension FrontDoor {
 
     func logRequest(_ conn: ClientConnection, status: Int, bytesOut: Int) {
         guard let p = conn.pending else { return }
-        let ms = Int((WallClock.monotonic() - p.started) * 1000)
+        let seconds = WallClock.monotonic() - p.started
+        metrics.request(method: p.method, status: status, seconds: seconds, bytesIn: p.bytesIn, bytesOut: bytesOut)
+        let ms = Int(seconds * 1000)
         log.info("request", ["user": .string(p.user), "client": .string(p.client), "method": .string(p.method),
                              "status": .of(status), "in": .of(p.bytesIn), "out": .of(bytesOut), "ms": .of(ms)])
         conn.pending = nil

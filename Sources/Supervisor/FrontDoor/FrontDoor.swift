@@ -16,6 +16,7 @@ final class FrontDoor {
     var throttle: LoginThrottle
     let peerSource: PeerAddressSource
     let pool: WorkerPool
+    let metrics: ServerMetrics
     let listenFD: Int32
     /// Connections open at once, wherever they are (here, waiting in the pool, or in a worker).
     let maxConnections: Int
@@ -24,7 +25,24 @@ final class FrontDoor {
     private var nextConnectionID: UInt64 = 1
     private(set) var accepting = true
     /// Connections closed by the timers or to make room, logged as one line per sweep.
-    private var closedQuietly: [String: Int] = [:]
+    private var closedQuietly: [QuietClose: Int] = [:]
+
+    /// Why a connection was closed without an answer (log text; metric label).
+    enum QuietClose: String {
+        case tableFull = "table_full"
+        case descriptorLimit = "descriptor_limit"
+        case headTimeout = "head_timeout"
+        case idleTimeout = "idle_timeout"
+
+        var text: String {
+            switch self {
+            case .tableFull: return "connection table full"
+            case .descriptorLimit: return "descriptor limit"
+            case .headTimeout: return "no request within SYNC_HEAD_TIMEOUT_SECS"
+            case .idleTimeout: return "idle (SYNC_IDLE_CONNECTION_SECS)"
+            }
+        }
+    }
     /// Login steps held back by throttling: a check waiting for its address's block to end, or
     /// an answer delayed for its name.
     var held: [Held] = []
@@ -40,8 +58,9 @@ final class FrontDoor {
     }
 
     init(listenFD: Int32, poller: Poller, log: Log, config: ServerConfig, maxConnections: Int,
-         logins: LoginService, pool: WorkerPool) {
+         logins: LoginService, pool: WorkerPool, metrics: ServerMetrics) {
         self.listenFD = listenFD
+        self.metrics = metrics
         self.poller = poller
         self.log = log
         self.limits = config.limits
@@ -70,7 +89,7 @@ final class FrontDoor {
                 let err = cshim_errno()
                 if err == EMFILE || err == ENFILE {
                     // Out of descriptors despite the cap (other processes of this uid?): make room.
-                    if !evictSilentLongest(reason: "descriptor limit") { return }
+                    if !evictSilentLongest(reason: .descriptorLimit) { return }
                     continue
                 }
                 if err != EAGAIN && err != EWOULDBLOCK && err != ECONNABORTED && err != EINTR {
@@ -79,12 +98,13 @@ final class FrontDoor {
                 if err == ECONNABORTED || err == EINTR { continue }
                 return
             }
-            if openConnections >= maxConnections && !evictSilentLongest(reason: "connection table full") {
+            if openConnections >= maxConnections && !evictSilentLongest(reason: .tableFull) {
                 // Every connection is busy with a request: say so briefly and close.
                 let reply = HTTPResponse.text(status: 503, "server busy: too many connections (SYNC_MAX_CONNECTIONS)", close: true)
                 _ = reply.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 close(fd)
                 log.warn("connection refused", ["reason": "SYNC_MAX_CONNECTIONS", "open": .of(openConnections)])
+                metrics.request(method: "other", status: 503, seconds: 0, bytesIn: 0, bytesOut: reply.count)
                 continue
             }
             let peer = withUnsafePointer(to: &address) { PeerAddress.text($0) }
@@ -94,7 +114,7 @@ final class FrontDoor {
 
     /// Closes the connection that has been silent longest (never sent a byte, or idle between
     /// requests), as nginx reuses idle keep-alive connections. False if there is none.
-    private func evictSilentLongest(reason: String) -> Bool {
+    private func evictSilentLongest(reason: QuietClose) -> Bool {
         while let (id, since) = silentQueue.popOldest() {
             guard let conn = connections[id], conn.isSilent, conn.lastActivity == since else { continue }
             closedQuietly[reason, default: 0] += 1
@@ -240,13 +260,13 @@ final class FrontDoor {
                     guard now - started > Double(limits.headTimeoutSeconds) else { continue }
                     if conn.buffer.isEmpty {
                         // Never sent a byte: nobody to tell.
-                        closedQuietly["no request within SYNC_HEAD_TIMEOUT_SECS", default: 0] += 1
+                        closedQuietly[.headTimeout, default: 0] += 1
                         drop(conn)
                     } else {
                         refuse(conn, status: 408, reason: "request head not received within \(limits.headTimeoutSeconds) s")
                     }
                 } else if now - conn.lastActivity > Double(limits.idleConnectionSeconds) || !accepting {
-                    closedQuietly["idle (SYNC_IDLE_CONNECTION_SECS)", default: 0] += 1
+                    closedQuietly[.idleTimeout, default: 0] += 1
                     drop(conn)
                 }
             case .readingLoginBody(let head, _, _, _), .readingLegacyForm(let head, _, _, _, _):
@@ -260,7 +280,8 @@ final class FrontDoor {
             }
         }
         for (reason, count) in closedQuietly {
-            log.info("connections closed", ["reason": .string(reason), "count": .of(count), "open": .of(openConnections)])
+            log.info("connections closed", ["reason": .string(reason.text), "count": .of(count), "open": .of(openConnections)])
+            metrics.connectionsClosed(reason.rawValue, count)
         }
         closedQuietly = [:]
         silentQueue.compact { id, since in

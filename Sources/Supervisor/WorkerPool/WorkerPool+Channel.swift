@@ -30,7 +30,7 @@ extension WorkerPool {
         switch message {
         case .connectionBack(let id, let leftover):
             // Without a descriptor: the worker closed the connection itself.
-            record.inWorker.remove(id)
+            record.inWorker[id] = nil
             restartIfQuiet(record)
             guard fd >= 0 else { return }
             if stopping && leftover.isEmpty {
@@ -53,7 +53,14 @@ extension WorkerPool {
             guard case .serving(let process) = record.lifecycle, received == process.sentConnections,
                   record.waiting.isEmpty, record.maintenanceWaiters.isEmpty, !stopping else { return }
             log.info("worker idle exit", ["user": .string(record.user.name), "pid": .of(process.pid)])
+            metrics.worker(record.user.name, .idleExit)
             drain(record, reason: .idle, note: "idle for \(config.limits.workerIdleSeconds) s")
+        case .requestDone(let report):
+            if fd >= 0 { close(fd) }
+            let now = WallClock.nowMillis()
+            metrics.report(report, user: record.user.name, unixSeconds: Double(now) / 1000)
+            devices.saw(user: record.user.name, client: report.client, address: record.inWorker[report.connectionID] ?? "-",
+                        outcome: DeviceActivity.outcome(of: report), nowMillis: now)
         case .hello, .connection, .shutdown, .maintenance:
             if fd >= 0 { close(fd) }
             log.warn("unexpected channel message", ["user": .string(record.user.name)])

@@ -22,6 +22,7 @@ extension WorkerPool {
     /// (up to `sessionWaitSeconds`; then the worker stops anyway and the session is rolled back).
     func restart(_ record: WorkerRecord, waiter: ControlConnection?, waitForSession: Bool) {
         log.info("worker restart requested", ["user": .string(record.user.name), "pid": .of(record.process?.pid ?? 0)])
+        metrics.worker(record.user.name, .restart)
         record.consecutiveCrashes = 0
         switch record.lifecycle {
         case .notRunning, .backingOff, .retired:
@@ -82,7 +83,7 @@ extension WorkerPool {
         let uptime = Int(WallClock.monotonic() - process.startedAt)
         poller.remove(process.channel.fd)
         close(process.channel.fd)
-        record.inWorker = []
+        record.inWorker = [:]
         record.requestsBefore += process.stats.requestsServed
         var reason: DrainReason?
         if case .draining(_, let r, _) = record.lifecycle { reason = r }
@@ -94,10 +95,12 @@ extension WorkerPool {
             // A worker that dies soon after starting counts towards backoff; a long healthy run resets it.
             record.consecutiveCrashes = uptime < Self.quickCrashSeconds ? record.consecutiveCrashes + 1 : 1
             log.error("worker crashed", ["user": .string(record.user.name), "pid": .of(pid), "status": .string(how), "uptime_s": .of(uptime)])
+            metrics.worker(record.user.name, .crash)
             if record.consecutiveCrashes >= 3 {
                 let delay = min(Self.maxBackoffSeconds, pow(2.0, Double(record.consecutiveCrashes - 2)))
                 record.lifecycle = .backingOff(until: WallClock.monotonic() + delay)
                 log.warn("worker backoff", ["user": .string(record.user.name), "seconds": .of(Int(delay)), "crashes": .of(record.consecutiveCrashes)])
+                metrics.worker(record.user.name, .backoff)
             }
         }
         for (waiter, command) in record.maintenanceWaiters.values {

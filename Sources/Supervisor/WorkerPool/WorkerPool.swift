@@ -20,6 +20,8 @@ final class WorkerPool {
     var stopping = false
     /// Where connections go back to when a worker returns them or cannot take them.
     weak var frontDoor: FrontDoor?
+    let metrics: ServerMetrics
+    let devices: DeviceActivity
 
     /// Crashes within this many seconds of a start count towards backoff.
     static let quickCrashSeconds = 10
@@ -29,8 +31,10 @@ final class WorkerPool {
     /// How long `restart` waits for an open sync session to finish before it stops the worker anyway.
     static let sessionWaitSeconds = 120.0
 
-    init(config: ServerConfig, log: Log, workerBinary: String, poller: Poller) {
+    init(config: ServerConfig, log: Log, workerBinary: String, poller: Poller, metrics: ServerMetrics, devices: DeviceActivity) {
         self.config = config
+        self.metrics = metrics
+        self.devices = devices
         self.log = log
         self.workerBinary = workerBinary
         self.poller = poller
@@ -112,7 +116,7 @@ final class WorkerPool {
             switch result {
             case .sent:
                 record.waiting.removeFirst()
-                record.inWorker.insert(conn.id)
+                record.inWorker[conn.id] = conn.requestPeer ?? conn.peer
                 record.updateProcess { $0.sentConnections += 1 }
                 close(conn.fd)
             case .wouldBlock:
@@ -146,6 +150,7 @@ final class WorkerPool {
         // A fresh socketpair's buffer always takes the hello.
         send(.hello(hello), to: record, what: "hello")
         log.info("worker spawned", ["user": .string(record.user.name), "pid": .of(pid)])
+        metrics.worker(record.user.name, .spawn)
     }
 
     /// Sends a message without a descriptor; a failure is logged and reported to the caller.
@@ -164,12 +169,12 @@ final class WorkerPool {
     // MARK: status
 
     func statusRows(now: Double) -> [UserStatus] {
-        byIndex.filter { !$0.removed }.map { record in
+        byIndex.filter { !$0.removed }.map { record -> UserStatus in
             let process = record.process
             var backoff: Int?
             if case .backingOff(let until) = record.lifecycle, now < until { backoff = Int((until - now).rounded(.up)) }
             let label = backoff == nil && !record.isRunning ? WorkerLifecycle.notRunning.label : record.lifecycle.label
-            return UserStatus(
+            var row = UserStatus(
                 user: record.user.name, state: label, workerPid: process?.pid,
                 workerUptimeSeconds: process.map { Int(now - $0.startedAt) },
                 activeSyncSession: process?.stats.activeSyncSession ?? false,
@@ -178,6 +183,10 @@ final class WorkerPool {
                 consecutiveCrashes: record.consecutiveCrashes,
                 backoffSeconds: backoff,
                 isolation: process?.stats.isolation)
+            row.devices = devices.devices[record.user.name]?.map {
+                DeviceStatus(client: $0.client, address: $0.address, lastSeenMillis: $0.lastSeenMillis, lastOutcome: $0.lastOutcome)
+            }
+            return row
         }
     }
 }

@@ -76,8 +76,9 @@ final class WorkerRecord {
     var removed = false
     /// Connections waiting for a worker to take them (channel full, worker starting or draining).
     var waiting: [ClientConnection] = []
-    /// Connections handed to the current process and not yet returned or closed by it.
-    var inWorker: Set<UInt64> = []
+    /// Connections handed to the current process and not yet returned or closed by it, with the
+    /// client address each came from (for the device list).
+    var inWorker: [UInt64: String] = [:]
     /// Consecutive quick crashes, for backoff.
     var consecutiveCrashes = 0
     /// Control clients waiting for a restart to complete.

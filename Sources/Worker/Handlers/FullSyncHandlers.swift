@@ -85,6 +85,7 @@ enum FullSyncHandlers {
             try? FileSync.sync(path: store.folder)
         }
         context.log.info("collection replaced by upload", ["user": .string(context.user), "bytes": .of(written)])
+        exchange.event = .fullUpload
         try exchange.respond(text: "OK")
     }
 

@@ -123,6 +123,7 @@ enum MediaUpload {
         // 3. One transaction; then the files move into place.
         let usn = try media.apply(staged)
         context.log.info("media upload applied", ["user": .string(context.user), "entries": .of(staged.count), "bytes": .of(written), "usn": .of(usn)])
+        exchange.mediaFiles = staged.count
         try MediaHandlers.respond(exchange, data: "[\(staged.count),\(usn)]")
     }
 
@@ -255,6 +256,7 @@ enum MediaDownload {
         var layout = opened.enumerated().map { (nameLength: String($0.offset).utf8.count, size: $0.element.size) }
         layout.append((nameLength: 5, size: metaBytes.count))
         let total = StoredZipWriter.archiveSize(layout)
+        exchange.mediaFiles = opened.count
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: min(singleReadLimit, max(opened.map(\.size).max() ?? 0, 1)),
                                                             alignment: 64)
         defer { buffer.deallocate() }

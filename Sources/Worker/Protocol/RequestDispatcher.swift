@@ -12,7 +12,9 @@ struct RequestDispatcher {
         case close
     }
 
-    func serve(_ connection: Connection, prefix: [UInt8]) -> Outcome {
+    /// Serves one request; `report`, if given, receives what it did (for the supervisor).
+    func serve(_ connection: Connection, prefix: [UInt8], connectionID: UInt64 = 0,
+               report: ((RequestReport) -> Void)? = nil) -> Outcome {
         let started = WallClock.monotonic()
         let reader = RequestReader(connection: connection, prefix: prefix)
         let opened: (exchange: SyncExchange, legacyBytes: Int)
@@ -35,7 +37,17 @@ struct RequestDispatcher {
         let exchange = opened.exchange
         exchange.addBytesIn(opened.legacyBytes)
         let failureText = run(exchange)
-        let ms = Int((WallClock.monotonic() - started) * 1000)
+        let elapsed = WallClock.monotonic() - started
+        let ms = Int(elapsed * 1000)
+        if exchange.status == 200 && !exchange.mustClose {
+            // Steps that end a sync, once their answer went out whole.
+            if exchange.route == .sync(.finish) { exchange.event = .normalSync }
+            if exchange.route == .sync(.download) && exchange.event == .none { exchange.event = .fullDownload }
+        }
+        report?(RequestReport(connectionID: connectionID, method: exchange.route.methodName, status: exchange.status,
+                              micros: UInt64(max(0, elapsed) * 1e6), bytesIn: UInt64(exchange.bytesIn),
+                              bytesOut: UInt64(exchange.bytesOut), event: exchange.event, mediaFiles: exchange.mediaFiles,
+                              client: exchange.header.clientVersion))
         let client = exchange.header.clientVersion
         let fields: KeyValuePairs<String, LogValue> = [
             "user": .string(context.user), "client": .string(client.isEmpty ? "-" : client),
@@ -115,6 +127,7 @@ struct RequestDispatcher {
     private func abort(_ exchange: SyncExchange) throws {
         let body = try exchange.readBody(limit: RequestLimits.bodyLimit(.abort, payloadLimit: context.maxDecompressedBytes))
         try SyncWire.requireEmptyRequest(body, "abort")
+        if context.sessions.hasActiveSession { exchange.event = .sessionRolledBack }
         context.sessions.abortAny(reason: "abort")
         try exchange.respond(json: "null")
     }

@@ -20,6 +20,10 @@ final class SyncExchange {
     private var body: BodyDecoder
     private(set) var responded = false
     private(set) var status = 0
+    /// What the request did, for the supervisor's metrics and device list (set by handlers).
+    var event: RequestReport.Event = .none
+    /// Media files stored or sent by this request.
+    var mediaFiles = 0
     /// Set when the connection cannot carry another request (unread body, write failure, client asked).
     var mustClose: Bool
     private(set) var bytesIn: Int

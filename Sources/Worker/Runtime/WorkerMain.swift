@@ -223,7 +223,9 @@ final class WorkerLoop: Sendable {
         var tv = timeval(tv_sec: context.limits.bodyStallSeconds, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let outcome = RequestDispatcher(context: context).serve(SocketConnection(fd: fd), prefix: prefix)
+        let outcome = RequestDispatcher(context: context).serve(SocketConnection(fd: fd), prefix: prefix, connectionID: id) {
+            self.report(.requestDone($0), what: "request report")
+        }
         let stats = context.counters.withLock { s -> WorkerStats in
             s.requestsServed += 1
             s.lastRequestMillis = WallClock.nowMillis()
