@@ -41,6 +41,20 @@ final class FullSyncHandlerTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: worker.folder + "/collection.anki2"))
     }
 
+    /// By the time a refused upload is answered its temporary file is gone (a client that checks
+    /// the folder right after the answer finds nothing of it).
+    func testRefusedUploadIsRemovedBeforeTheAnswer() throws {
+        let worker = try WorkerHarness(self, maxPayloadMegs: 1)
+        var leftovers: [String]?
+        let request = WorkerHarness.v11Request("upload", Array(repeating: 0, count: 3 * 1024 * 1024 + 1))
+        let connection = HookedConnection(input: request) { [folder = worker.folder] in
+            leftovers = (try? FileManager.default.contentsOfDirectory(atPath: folder))?.filter { $0.hasPrefix(UserStore.uploadPrefix) }
+        }
+        _ = RequestDispatcher(context: worker.context).serve(connection, prefix: [])
+        XCTAssertEqual(TestResponse.parseAll(connection.output).first?.status, 200)
+        XCTAssertEqual(leftovers, [])
+    }
+
     func testDownloadSendsTheCollectionAndEndsTheSession() throws {
         let worker = try WorkerHarness(self)
         XCTAssertEqual(worker.v11("start", json: RequestHandlerTests.startBody, skey: "s1").status, 200)

@@ -13,6 +13,12 @@ enum FullSyncHandlers {
 
     static func upload(_ exchange: SyncExchange, context: WorkerContext) throws {
         context.sessions.abortAny(reason: "upload")
+        try exchange.respond(text: try receiveUpload(exchange, context: context))
+    }
+
+    /// Streams, checks and installs an upload; returns the text the client is shown. The
+    /// temporary file is gone by the time it returns, so a client holding its answer never sees it.
+    private static func receiveUpload(_ exchange: SyncExchange, context: WorkerContext) throws -> String {
         let limit = context.maxDecompressedBytes
         let store = context.store
         let tempPath = store.folder + "/\(UserStore.uploadPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
@@ -33,8 +39,7 @@ enum FullSyncHandlers {
             let kept = exchange.discardBody(limit: discardAfterLimitBytes)
             if !kept { exchange.mustClose = true }
             context.log.warn("upload refused: over the size limit", ["user": .string(context.user), "limit_bytes": .of(limit)])
-            try exchange.respond(text: tooLargeText(limit: limit, megs: context.maxPayloadMegs))
-            return
+            return tooLargeText(limit: limit, megs: context.maxPayloadMegs)
         } catch let error as ZstdError {
             // Not a zstd stream at all: a bad request, as for the reference (not "corrupt").
             throw HTTPError(400, "upload: request body: \(error)")
@@ -42,17 +47,14 @@ enum FullSyncHandlers {
             // The temporary file could not be written (disk full): the client is told the upload failed.
             context.log.error("upload failed", ["user": .string(context.user), "error": .string("\(error)")])
             if !exchange.discardBody(limit: discardAfterLimitBytes) { exchange.mustClose = true }
-            try exchange.respond(text: corruptText)
-            return
+            return corruptText
         }
         if written >= limit {
-            try exchange.respond(text: tooLargeText(limit: limit, megs: context.maxPayloadMegs))
-            return
+            return tooLargeText(limit: limit, megs: context.maxPayloadMegs)
         }
         guard fsync(fd) == 0 else {
             context.log.error("upload failed: fsync", ["user": .string(context.user), "error": .string(String(cString: strerror(errno)))])
-            try exchange.respond(text: corruptText)
-            return
+            return corruptText
         }
         close(fd)
         fdOpen = false
@@ -60,21 +62,16 @@ enum FullSyncHandlers {
             // Legacy clients send schema 11: upgrade the temporary file, then validate as usual.
             do { try LegacyFullSync.upgradeUpload(atPath: tempPath) } catch {
                 context.log.warn("upload refused: cannot upgrade from schema 11", ["user": .string(context.user), "reason": .string("\(error)")])
-                try exchange.respond(text: corruptText)
-                return
+                return corruptText
             }
         }
         do {
             try Collection.validateUpload(atPath: tempPath)
         } catch {
             context.log.warn("upload refused: not a valid collection", ["user": .string(context.user), "reason": .string("\(error)")])
-            try exchange.respond(text: corruptText)
-            return
+            return corruptText
         }
-        if let refusal = Quota.refuseCollection(context: context) {
-            try exchange.respond(text: refusal)
-            return
-        }
+        if let refusal = Quota.refuseCollection(context: context) { return refusal }
         try store.exclusive {
             let target = store.collectionPath
             unlink(target + "-wal")
@@ -86,7 +83,7 @@ enum FullSyncHandlers {
         }
         context.log.info("collection replaced by upload", ["user": .string(context.user), "bytes": .of(written)])
         exchange.event = .fullUpload
-        try exchange.respond(text: "OK")
+        return "OK"
     }
 
     static func tooLargeText(limit: Int, megs: Int) -> String {
