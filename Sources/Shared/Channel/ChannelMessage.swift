@@ -125,12 +125,8 @@ public struct WorkerHello: Codable, Equatable, Sendable {
     public var logFormat: LogFormat
 
     public init(user: String, folder: String, hostKey: String, maxPayloadMegs: Int, limits: ServerConfig.Limits, logFormat: LogFormat) {
-        self.user = user
-        self.folder = folder
-        self.hostKey = hostKey
-        self.maxPayloadMegs = maxPayloadMegs
-        self.limits = limits
-        self.logFormat = logFormat
+        (self.user, self.folder, self.hostKey) = (user, folder, hostKey)
+        (self.maxPayloadMegs, self.limits, self.logFormat) = (maxPayloadMegs, limits, logFormat)
     }
 }
 
@@ -147,15 +143,8 @@ public struct MaintenanceRequest: Codable, Equatable, Sendable {
     }
 }
 
-public struct MaintenanceReply: Codable, Equatable, Sendable {
-    public var ok: Bool
-    public var message: String
-
-    public init(ok: Bool, message: String) {
-        self.ok = ok
-        self.message = message
-    }
-}
+/// A maintenance job's outcome: what the control client is told, so the same type.
+public typealias MaintenanceReply = ControlReply
 
 /// A worker's counters, reported when it has started and after every request.
 public struct WorkerStats: Codable, Equatable, Sendable {
@@ -169,11 +158,8 @@ public struct WorkerStats: Codable, Equatable, Sendable {
 
     public init(requestsServed: Int = 0, activeSyncSession: Bool = false, lastRequestMillis: Int64 = 0, inFlight: Int = 0,
                 isolation: WorkerIsolation? = nil) {
-        self.requestsServed = requestsServed
-        self.activeSyncSession = activeSyncSession
-        self.lastRequestMillis = lastRequestMillis
-        self.inFlight = inFlight
-        self.isolation = isolation
+        (self.requestsServed, self.activeSyncSession, self.lastRequestMillis) = (requestsServed, activeSyncSession, lastRequestMillis)
+        (self.inFlight, self.isolation) = (inFlight, isolation)
     }
 }
 
@@ -185,9 +171,7 @@ public struct WorkerIsolation: Codable, Equatable, Sendable {
     public var noNewPrivs: Bool
 
     public init(landlockAbi: Int, seccomp: Bool, noNewPrivs: Bool) {
-        self.landlockAbi = landlockAbi
-        self.seccomp = seccomp
-        self.noNewPrivs = noNewPrivs
+        (self.landlockAbi, self.seccomp, self.noNewPrivs) = (landlockAbi, seccomp, noNewPrivs)
     }
 
     /// Every layer is in place (Landlock at any ABI).

@@ -19,10 +19,7 @@ public struct ControlRequest: Codable, Equatable, Sendable {
     public var now: Bool?
 
     public init(command: Command, user: String? = nil, path: String? = nil, now: Bool? = nil) {
-        self.command = command
-        self.user = user
-        self.path = path
-        self.now = now
+        (self.command, self.user, self.path, self.now) = (command, user, path, now)
     }
 }
 
@@ -32,9 +29,7 @@ public struct ControlReply: Codable, Equatable, Sendable {
     public var status: ServerStatus?
 
     public init(ok: Bool, message: String, status: ServerStatus? = nil) {
-        self.ok = ok
-        self.message = message
-        self.status = status
+        (self.ok, self.message, self.status) = (ok, message, status)
     }
 }
 
@@ -46,11 +41,8 @@ public struct ServerStatus: Codable, Equatable, Sendable {
     public var connections: ConnectionStatus?
 
     public init(pid: Int32, version: String, uptimeSeconds: Int, users: [UserStatus], connections: ConnectionStatus? = nil) {
-        self.pid = pid
-        self.version = version
-        self.uptimeSeconds = uptimeSeconds
-        self.users = users
-        self.connections = connections
+        (self.pid, self.version, self.uptimeSeconds, self.users, self.connections) =
+            (pid, version, uptimeSeconds, users, connections)
     }
 }
 
@@ -64,10 +56,7 @@ public struct DeviceStatus: Codable, Equatable, Sendable {
     public var lastOutcome: String
 
     public init(client: String, address: String, lastSeenMillis: Int64, lastOutcome: String) {
-        self.client = client
-        self.address = address
-        self.lastSeenMillis = lastSeenMillis
-        self.lastOutcome = lastOutcome
+        (self.client, self.address, self.lastSeenMillis, self.lastOutcome) = (client, address, lastSeenMillis, lastOutcome)
     }
 }
 
@@ -83,10 +72,7 @@ public struct ConnectionStatus: Codable, Equatable, Sendable {
     public var limit: Int
 
     public init(frontDoor: Int, waiting: Int, inWorkers: Int, limit: Int) {
-        self.frontDoor = frontDoor
-        self.waiting = waiting
-        self.inWorkers = inWorkers
-        self.limit = limit
+        (self.frontDoor, self.waiting, self.inWorkers, self.limit) = (frontDoor, waiting, inWorkers, limit)
     }
 }
 
@@ -114,16 +100,10 @@ public struct UserStatus: Codable, Equatable, Sendable {
     public init(user: String, state: String, workerPid: Int32?, workerUptimeSeconds: Int?, activeSyncSession: Bool,
                 lastRequestMillis: Int64?, requestsServed: Int, consecutiveCrashes: Int, backoffSeconds: Int?,
                 isolation: WorkerIsolation? = nil) {
-        self.user = user
-        self.state = state
-        self.workerPid = workerPid
-        self.workerUptimeSeconds = workerUptimeSeconds
-        self.activeSyncSession = activeSyncSession
-        self.lastRequestMillis = lastRequestMillis
-        self.requestsServed = requestsServed
-        self.consecutiveCrashes = consecutiveCrashes
-        self.backoffSeconds = backoffSeconds
-        self.isolation = isolation
+        (self.user, self.state, self.workerPid, self.workerUptimeSeconds, self.activeSyncSession) =
+            (user, state, workerPid, workerUptimeSeconds, activeSyncSession)
+        (self.lastRequestMillis, self.requestsServed, self.consecutiveCrashes, self.backoffSeconds, self.isolation) =
+            (lastRequestMillis, requestsServed, consecutiveCrashes, backoffSeconds, isolation)
     }
 }
 

@@ -17,8 +17,7 @@ final class ControlPlane {
     var config: ServerConfig
     let pool: WorkerPool
     let frontDoor: FrontDoor
-    private var connections: [UInt64: ControlConnection] = [:]
-    private var nextToken: UInt64 = 0
+    private var connections = LocalConnections<ControlConnection>(base: EventToken.controlConnectionBase)
     private var nextMaintenanceID: UInt64 = 1
 
     /// A control client that has not finished its request line within this time is dropped.
@@ -37,14 +36,7 @@ final class ControlPlane {
     }
 
     func acceptAll() {
-        while true {
-            let fd = cshim_accept(listenFD)
-            if fd < 0 { return }
-            let token = EventToken.controlConnectionBase + nextToken
-            nextToken += 1
-            connections[token] = ControlConnection(fd: fd)
-            poller.add(fd, events: Poller.readable, token: token)
-        }
+        connections.acceptAll(from: listenFD, poller: poller) { ControlConnection(fd: $0) }
     }
 
     func read(token: UInt64) {
@@ -56,7 +48,7 @@ final class ControlPlane {
         let complete = conn.buffer.contains(10)
         if !complete && n > 0 && conn.buffer.count <= ControlSocket.maxRequestBytes { return }
         poller.remove(conn.fd)
-        connections[token] = nil
+        connections.remove(token)
         guard complete, let line = conn.buffer.split(separator: 10).first,
               let request = try? ControlCoding.decode(ControlRequest.self, from: Array(line)) else {
             conn.reply(ControlReply(ok: false, message: "malformed control request"))
@@ -66,10 +58,10 @@ final class ControlPlane {
     }
 
     func sweep(now: Double) {
-        for (token, conn) in connections where now - conn.opened > Self.requestTimeout {
+        for (token, conn) in connections.byToken where now - conn.opened > Self.requestTimeout {
             poller.remove(conn.fd)
             Glibc.close(conn.fd)
-            connections[token] = nil
+            connections.remove(token)
         }
     }
 

@@ -7,14 +7,7 @@ import Shared
 /// seconds, and at stop), so `status` shows them across restarts. The protocol has no device id:
 /// a device is a (client version, address) pair.
 final class DeviceActivity {
-    struct Device: Codable, Equatable, Sendable {
-        var client: String
-        var address: String
-        /// Unix milliseconds of the last sync request.
-        var lastSeenMillis: Int64
-        /// normal, full upload, full download, error (the last one that ended a sync).
-        var lastOutcome: String
-    }
+    typealias Device = DeviceStatus
 
     /// Devices kept per user; the least recently seen goes first.
     static let perUser = 5

@@ -12,8 +12,7 @@ final class MetricsEndpoint {
     let metrics: ServerMetrics
     /// Fills the current-state gauges just before a scrape is rendered.
     let refresh: () -> Void
-    private var scrapers: [UInt64: Scraper] = [:]
-    private var nextToken: UInt64 = 0
+    private var scrapers = LocalConnections<Scraper>(base: EventToken.metricsConnectionBase)
 
     static let maxHeadBytes = 8 * 1024
     static let timeoutSeconds = 5.0
@@ -49,14 +48,7 @@ final class MetricsEndpoint {
     }
 
     func acceptAll() {
-        while true {
-            let fd = cshim_accept(listenFD)
-            if fd < 0 { return }
-            let token = EventToken.metricsConnectionBase + nextToken
-            nextToken += 1
-            scrapers[token] = Scraper(fd: fd)
-            poller.add(fd, events: Poller.readable, token: token)
-        }
+        scrapers.acceptAll(from: listenFD, poller: poller) { Scraper(fd: $0) }
     }
 
     func event(token: UInt64, events: UInt32) {
@@ -108,13 +100,13 @@ final class MetricsEndpoint {
     }
 
     private func finish(_ token: UInt64) {
-        guard let s = scrapers.removeValue(forKey: token) else { return }
+        guard let s = scrapers.remove(token) else { return }
         poller.remove(s.fd)
         shutdown(s.fd, Int32(SHUT_WR))
         close(s.fd)
     }
 
     func sweep(now: Double) {
-        for (token, s) in scrapers where now - s.opened > Self.timeoutSeconds { finish(token) }
+        for (token, s) in scrapers.byToken where now - s.opened > Self.timeoutSeconds { finish(token) }
     }
 }

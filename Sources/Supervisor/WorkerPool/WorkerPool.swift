@@ -183,9 +183,7 @@ final class WorkerPool {
                 consecutiveCrashes: record.consecutiveCrashes,
                 backoffSeconds: backoff,
                 isolation: process?.stats.isolation)
-            row.devices = devices.devices[record.user.name]?.map {
-                DeviceStatus(client: $0.client, address: $0.address, lastSeenMillis: $0.lastSeenMillis, lastOutcome: $0.lastOutcome)
-            }
+            row.devices = devices.devices[record.user.name]
             return row
         }
     }
