@@ -24,6 +24,8 @@ final class FrontDoor {
     private var silentQueue = SilentQueue()
     private var nextConnectionID: UInt64 = 1
     private(set) var accepting = true
+    /// Accepting is paused (descriptors exhausted) until the next sweep.
+    private var acceptPaused = false
     /// Connections closed by the timers or to make room, logged as one line per sweep.
     private var closedQuietly: [QuietClose: Int] = [:]
 
@@ -88,9 +90,11 @@ final class FrontDoor {
             if fd < 0 {
                 let err = cshim_errno()
                 if err == EMFILE || err == ENFILE {
-                    // Out of descriptors despite the cap (other processes of this uid?): make room.
-                    if !evictSilentLongest(reason: .descriptorLimit) { return }
-                    continue
+                    // Out of descriptors despite the cap (other processes of this uid?): make room,
+                    // or stop listening for a second — level-triggered readiness would spin the loop.
+                    if evictSilentLongest(reason: .descriptorLimit) { continue }
+                    pauseAccepting()
+                    return
                 }
                 if err != EAGAIN && err != EWOULDBLOCK && err != ECONNABORTED && err != EINTR {
                     log.warn("accept failed", ["error": .string(String(cString: strerror(err)))])
@@ -110,6 +114,13 @@ final class FrontDoor {
             let peer = withUnsafePointer(to: &address) { PeerAddress.text($0) }
             register(fd: fd, peer: peer, buffer: [], fresh: true)
         }
+    }
+
+    private func pauseAccepting() {
+        guard !acceptPaused else { return }
+        acceptPaused = true
+        poller.modify(listenFD, events: 0, token: EventToken.listen)
+        log.warn("out of descriptors: not accepting for a second", ["open": .of(openConnections)])
     }
 
     /// Closes the connection that has been silent longest (never sent a byte, or idle between
@@ -253,6 +264,10 @@ final class FrontDoor {
     // MARK: timers
 
     func sweep(now: Double) {
+        if acceptPaused && accepting {
+            acceptPaused = false
+            poller.modify(listenFD, events: Poller.readable, token: EventToken.listen)
+        }
         for conn in Array(connections.values) {
             switch conn.state {
             case .readingHead:
