@@ -82,6 +82,17 @@ final class LoginThrottleTests: XCTestCase {
         XCTAssertEqual(t.admit(peer: "10.0.0.1", connection: 101, now: 1), .allow)
     }
 
+    func testTarpitIsBoundedPerAddress() {
+        var t = LoginThrottle()
+        for i in 0..<LoginThrottle.maxInFlightPerPeer {
+            XCTAssertTrue(t.tarpit(peer: "10.0.0.1", connection: UInt64(i)))
+        }
+        XCTAssertFalse(t.tarpit(peer: "10.0.0.1", connection: 100), "more held refusals would fill the connection table")
+        XCTAssertTrue(t.tarpit(peer: "10.0.0.2", connection: 101))
+        t.untarpit(connection: 0)
+        XCTAssertTrue(t.tarpit(peer: "10.0.0.1", connection: 102))
+    }
+
     func testIPv6AddressesShareTheirSlash64() {
         XCTAssertEqual(LoginThrottle.key(forPeer: "2001:db8:1:2:aaaa::1"), LoginThrottle.key(forPeer: "2001:db8:1:2:bbbb::9"))
         XCTAssertNotEqual(LoginThrottle.key(forPeer: "2001:db8:1:2::1"), LoginThrottle.key(forPeer: "2001:db8:1:3::1"))

@@ -64,7 +64,14 @@ extension FrontDoor {
                                                                   ("content-length", "0")], close: true)
             logRequest(conn, status: 429, bytesOut: reply.count)
             conn.buffer = []
-            respond(conn, reply, close: true)
+            if throttle.tarpit(peer: peer, connection: conn.id) {
+                // A guesser waits for its refusal, so a flood costs it time rather than us.
+                conn.state = .verifying
+                updateInterest(conn)
+                held.append(Held(due: now + LoginThrottle.tarpitSeconds, connectionID: conn.id, action: .refusal(reply)))
+            } else {
+                respond(conn, reply, close: true)
+            }
             return
         }
         conn.state = .verifying
@@ -131,13 +138,16 @@ extension FrontDoor {
         let due = held.filter { $0.due <= now }
         held.removeAll { $0.due <= now }
         for item in due {
-            guard let conn = connections[item.connectionID] else {
-                if case .check = item.action { throttle.release(connection: item.connectionID) }
-                continue
+            switch item.action {
+            case .check: if connections[item.connectionID] == nil { throttle.release(connection: item.connectionID) }
+            case .refusal: throttle.untarpit(connection: item.connectionID)
+            case .reply: break
             }
+            guard let conn = connections[item.connectionID] else { continue }
             switch item.action {
             case .check(let job): check(job, conn: conn)
             case .reply(let bytes, let close): send(login: conn, bytes, close: close)
+            case .refusal(let bytes): send(login: conn, bytes, close: true)
             }
         }
     }

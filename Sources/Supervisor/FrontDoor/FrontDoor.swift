@@ -45,14 +45,15 @@ final class FrontDoor {
             }
         }
     }
-    /// Login steps held back by throttling: a check waiting for its address's block to end, or
-    /// an answer delayed for its name.
+    /// Login steps held back by throttling: a check waiting for its address's block to end, an
+    /// answer delayed for its name, or a blocked address's refusal (tarpit).
     var held: [Held] = []
 
     struct Held {
         enum Action {
             case check(LoginQueue.Job)
             case reply([UInt8], close: Bool)
+            case refusal([UInt8])
         }
         let due: Double
         let connectionID: UInt64

@@ -17,6 +17,10 @@ struct LoginThrottle {
     static let maxBlockSeconds = 60.0
     /// Blocks up to this long hold the login instead of refusing it.
     static let maxHoldSeconds = 5.0
+    /// A refusal (429) is sent this late, to at most `maxInFlightPerPeer` connections per address
+    /// at once (more are refused at once): a guesser's flood waits instead of spinning, and
+    /// cannot fill the connection table with held connections.
+    static let tarpitSeconds = 0.5
     static let maxInFlightPerPeer = 8
     /// Seconds added to a name's answers per recent failure, and their cap.
     static let nameDelayPerFailure = 0.05
@@ -51,6 +55,9 @@ struct LoginThrottle {
     private(set) var names: [String: Name] = [:]
     /// Which address each login being checked came from.
     private var checking: [UInt64: String] = [:]
+    /// Refusals held back, by connection, and how many per address.
+    private var tarpitted: [UInt64: String] = [:]
+    private var tarpitCount: [String: Int] = [:]
 
     /// IPv6 addresses are grouped by /64: one subscriber usually holds a whole one.
     static func key(forPeer address: String) -> String {
@@ -102,6 +109,21 @@ struct LoginThrottle {
         entry.score += 1
         if names[name] != nil || names.count < Self.maxEntries { names[name] = entry }
         return delay
+    }
+
+    /// Whether this refusal may be held back (`tarpitSeconds`); if so, `untarpit` when it is sent.
+    mutating func tarpit(peer address: String, connection: UInt64) -> Bool {
+        let key = Self.key(forPeer: address)
+        guard tarpitCount[key, default: 0] < Self.maxInFlightPerPeer else { return false }
+        tarpitCount[key, default: 0] += 1
+        tarpitted[connection] = key
+        return true
+    }
+
+    mutating func untarpit(connection: UInt64) {
+        guard let key = tarpitted.removeValue(forKey: connection) else { return }
+        let left = tarpitCount[key, default: 1] - 1
+        tarpitCount[key] = left > 0 ? left : nil
     }
 
     /// A login that was admitted but not checked (queue full, connection gone).
