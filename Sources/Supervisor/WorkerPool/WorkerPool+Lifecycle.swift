@@ -119,7 +119,8 @@ extension WorkerPool {
         record.waiting = []
         if stopping || record.removed {
             if record.removed { record.lifecycle = .retired }
-            for conn in waiting { frontDoor?.takeBack(conn, refusing: 503, reason: "this account is not served any more") }
+            let reason = stopping ? "the server is stopping; try again in a moment" : "this account is not served any more"
+            for conn in waiting { frontDoor?.takeBack(conn, refusing: 503, reason: reason) }
             return
         }
         if reason == .restart {
