@@ -246,6 +246,6 @@ int cshim_fsetxattr(int fd, const char *name, const void *value, size_t size) {
 
 /* ---- Batched flushes (media uploads) ---- */
 
-int cshim_start_writeback(int fd) {
-    return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+int cshim_syncfs(int fd) {
+    return syncfs(fd);
 }

@@ -1,6 +1,5 @@
 import FoundationEssentials
 import Archive
-import CShim
 import Glibc
 import Shared
 import Storage
@@ -157,9 +156,6 @@ enum MediaUpload {
         try MediaManifest.checkBudget(memberCount: archive.entries.count, declaredSizes: members.compactMap { $0?.uncompressedSize })
         var staged: [MediaService.StagedChange] = []
         staged.reserveCapacity(manifest.count)
-        // Staged files stay open until all are written, then are flushed together (see `flush`).
-        var descriptors: [Int32] = []
-        defer { for fd in descriptors { close(fd) } }
         do {
             for (item, member) in zip(manifest, members) {
                 guard let member else {
@@ -169,39 +165,30 @@ enum MediaUpload {
                 let path = media.newStagingPath()
                 let out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
                 guard out >= 0 else { throw InternalError("cannot create a staging file: \(String(cString: strerror(errno)))") }
-                descriptors.append(out)
                 staged.append(.init(change: .delete(name: item.name), stagedPath: path))
                 var hasher = MediaHasher()
                 let size: Int
                 do {
+                    defer { close(out) }
                     size = try archive.read(member, limit: member.uncompressedSize) { chunk in
                         hasher.update(chunk)
                         try writeAll(out, chunk)
                     }
                     // `read` checked the content against the member's CRC-32: keep it for downloads.
                     ChecksumCache.store(fd: out, crc: member.crc32)
-                    if MediaService.syncStagedFiles { _ = cshim_start_writeback(out) }
                 } catch let error as ZipError where error.kind == .memberTooLarge {
                     throw MediaUploadError("\(MediaHandlers.jsonString(item.name)) inflates to more than the \(member.uncompressedSize) bytes its zip member declares")
                 }
                 guard size > 0 else { throw MediaUploadError("\(MediaHandlers.jsonString(item.name)) is empty") }
                 staged[staged.count - 1].change = .addOrReplace(name: item.name, sha1: hasher.finalize(), size: Int64(size))
             }
-            if MediaService.syncStagedFiles { try flush(descriptors) }
+            // Durable together, before the commit that lists them (see `MediaService.flushStaged`).
+            if staged.contains(where: { $0.stagedPath != nil }) { try media.flushStaged() }
         } catch {
             for s in staged { if let p = s.stagedPath { unlink(p) } }
             throw error
         }
         return staged
-    }
-
-    /// Makes every staged file durable before the commit that lists it. Writeback of each file was
-    /// started as soon as it was written, so these waits overlap and the file system can commit the
-    /// files' new inodes and blocks together: far cheaper than one fdatasync right after each write.
-    static func flush(_ files: [Int32]) throws {
-        for fd in files where fdatasync(fd) != 0 {
-            throw InternalError("cannot flush a staging file: \(String(cString: strerror(errno)))")
-        }
     }
 
     static func writeAll(_ fd: Int32, _ chunk: UnsafeRawBufferPointer) throws {
