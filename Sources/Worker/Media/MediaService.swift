@@ -85,9 +85,14 @@ final class MediaService: Sendable {
 
     // MARK: staging
 
+    /// The folders exist and recovery has run (before anything is staged).
+    func ensureReady() throws {
+        _ = try withDatabase { _ in 0 }
+    }
+
     /// A new, already unlinked temporary file in the staging folder (nothing is left if we die).
     func anonymousTemporary() throws -> Int32 {
-        _ = try withDatabase { _ in 0 }          // the folders exist and recovery has run
+        try ensureReady()
         let path = newStagingPath(prefix: "upload")
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw InternalError("cannot create a temporary file: \(String(cString: strerror(errno)))") }
