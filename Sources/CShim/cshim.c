@@ -243,3 +243,9 @@ ssize_t cshim_fgetxattr(int fd, const char *name, void *value, size_t size) {
 int cshim_fsetxattr(int fd, const char *name, const void *value, size_t size) {
     return fsetxattr(fd, name, value, size, 0);
 }
+
+/* ---- Batched flushes (media uploads) ---- */
+
+int cshim_syncfs(int fd) {
+    return syncfs(fd);
+}

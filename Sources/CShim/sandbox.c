@@ -138,7 +138,7 @@ int cshim_sigsys(void) { return SIGSYS; }
 static const int cshim_worker_syscalls[] = {
     SYS_read, SYS_write, SYS_readv, SYS_writev, SYS_pread64, SYS_pwrite64, SYS_preadv, SYS_pwritev,
     SYS_lseek, SYS_close, SYS_openat, SYS_fstat, SYS_newfstatat, SYS_statx, SYS_faccessat,
-    SYS_faccessat2, SYS_fcntl, SYS_flock, SYS_fsync, SYS_fdatasync, SYS_ftruncate, SYS_fallocate,
+    SYS_faccessat2, SYS_fcntl, SYS_flock, SYS_fsync, SYS_fdatasync, SYS_syncfs, SYS_ftruncate, SYS_fallocate,
     SYS_renameat, SYS_renameat2, SYS_linkat, SYS_unlinkat, SYS_mkdirat, SYS_getdents64, SYS_getcwd,
     SYS_readlinkat, SYS_fchmod, SYS_fchmodat, SYS_fchown, SYS_fstatfs, SYS_statfs, SYS_fadvise64, SYS_copy_file_range,
     SYS_sendfile, SYS_fgetxattr, SYS_fsetxattr, SYS_flistxattr, SYS_utimensat, SYS_dup, SYS_dup3,

@@ -71,6 +71,9 @@ int cshim_errno(void);
 ssize_t cshim_fgetxattr(int fd, const char *name, void *value, size_t size);
 /// fsetxattr with flags 0 (create or replace). Returns 0 or -1 with errno set.
 int cshim_fsetxattr(int fd, const char *name, const void *value, size_t size);
+/// syncfs: writes out everything dirty on the file system that holds `fd` and waits for it.
+/// Returns 0 or -1 with errno set (write-back errors included, Linux 5.8 and later).
+int cshim_syncfs(int fd);
 
 /* ---- Worker sandbox: no_new_privs, Landlock, seccomp, resource limits (sandbox.c) ---- */
 

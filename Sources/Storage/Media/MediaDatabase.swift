@@ -164,35 +164,47 @@ public final class MediaDatabase {
 
     // MARK: reading
 
+    /// Runs `body` with the connection's prepared statement for `sql` (compiled once, not per file),
+    /// reset before and after, so no statement is left mid-result holding a read transaction.
+    private func withStatement<T>(_ sql: String, _ body: (SQLiteStatement) throws -> T) throws -> T {
+        let stmt = try connection.cachedStatement(sql)
+        stmt.reset()
+        defer { stmt.reset() }
+        return try body(stmt)
+    }
+
     public func meta() throws -> MediaMeta {
-        let stmt = try connection.prepare("SELECT last_usn, total_bytes, total_nonempty_files FROM meta")
-        guard try stmt.step() else { throw MediaDatabaseError.notAMediaDatabase("meta row missing") }
-        return MediaMeta(lastUsn: stmt.int64(0), totalBytes: stmt.int64(1), liveFiles: stmt.int64(2))
+        try withStatement("SELECT last_usn, total_bytes, total_nonempty_files FROM meta") { stmt in
+            guard try stmt.step() else { throw MediaDatabaseError.notAMediaDatabase("meta row missing") }
+            return MediaMeta(lastUsn: stmt.int64(0), totalBytes: stmt.int64(1), liveFiles: stmt.int64(2))
+        }
     }
 
     public func lastUsn() throws -> Int64 { try meta().lastUsn }
 
     /// Records with `usn > after`, in ascending usn order, at most `limit`.
     public func changes(after: Int64, limit: Int = MediaDatabase.changesPageSize) throws -> [MediaChange] {
-        let stmt = try connection.prepare("""
+        try withStatement("""
             SELECT fname, usn, CASE WHEN size > 0 THEN lower(hex(csum)) ELSE '' END
             FROM media WHERE usn > ? ORDER BY usn LIMIT ?
-            """)
-        try stmt.bind(1, after)
-        try stmt.bind(2, limit)
-        var out: [MediaChange] = []
-        while try stmt.step() {
-            out.append(MediaChange(name: stmt.text(0), usn: stmt.int64(1), sha1Hex: stmt.text(2)))
+            """) { stmt in
+            try stmt.bind(1, after)
+            try stmt.bind(2, limit)
+            var out: [MediaChange] = []
+            while try stmt.step() {
+                out.append(MediaChange(name: stmt.text(0), usn: stmt.int64(1), sha1Hex: stmt.text(2)))
+            }
+            return out
         }
-        return out
     }
 
     /// The record for `name` (byte-exact), live or deleted.
     public func entry(named name: String) throws -> MediaEntry? {
-        let stmt = try connection.prepare("SELECT fname, csum, size, usn, mtime FROM media WHERE fname = ?")
-        try stmt.bind(1, name)
-        guard try stmt.step() else { return nil }
-        return MediaEntry(name: stmt.text(0), sha1: stmt.blob(1), size: stmt.int64(2), usn: stmt.int64(3), mtime: stmt.int64(4))
+        try withStatement("SELECT fname, csum, size, usn, mtime FROM media WHERE fname = ?") { stmt in
+            try stmt.bind(1, name)
+            guard try stmt.step() else { return nil }
+            return MediaEntry(name: stmt.text(0), sha1: stmt.blob(1), size: stmt.int64(2), usn: stmt.int64(3), mtime: stmt.int64(4))
+        }
     }
 
     /// The record for `name` if it is live.
@@ -243,7 +255,8 @@ public final class MediaDatabase {
             var meta = try self.meta()
             var outcomes: [Outcome] = []
             outcomes.reserveCapacity(changes.count)
-            let write = try connection.prepare("INSERT OR REPLACE INTO media (fname, csum, size, usn, mtime) VALUES (?, ?, ?, ?, ?)")
+            let write = try connection.cachedStatement("INSERT OR REPLACE INTO media (fname, csum, size, usn, mtime) VALUES (?, ?, ?, ?, ?)")
+            defer { write.reset() }
             func nextUsn() throws -> Int64 {
                 guard meta.lastUsn < Int64(Int32.max) else { throw MediaDatabaseError.usnExhausted }
                 meta.lastUsn += 1
@@ -309,9 +322,10 @@ public final class MediaDatabase {
 
     /// The record whose current usn is `usn`, if any (recovery of an interrupted apply).
     public func entry(withUsn usn: Int64) throws -> MediaEntry? {
-        let stmt = try connection.prepare("SELECT fname, csum, size, usn, mtime FROM media WHERE usn = ?")
-        try stmt.bind(1, usn)
-        guard try stmt.step() else { return nil }
-        return MediaEntry(name: stmt.text(0), sha1: stmt.blob(1), size: stmt.int64(2), usn: stmt.int64(3), mtime: stmt.int64(4))
+        try withStatement("SELECT fname, csum, size, usn, mtime FROM media WHERE usn = ?") { stmt in
+            try stmt.bind(1, usn)
+            guard try stmt.step() else { return nil }
+            return MediaEntry(name: stmt.text(0), sha1: stmt.blob(1), size: stmt.int64(2), usn: stmt.int64(3), mtime: stmt.int64(4))
+        }
     }
 }

@@ -46,7 +46,8 @@ public enum MediaNames {
             return "file name \(quoted(name)) contains a path separator"
         }
         // Compare bytes: Swift's == on strings treats canonically equivalent forms as equal.
-        if Array(name.nfc.utf8) != bytes {
+        // ASCII is always NFC: skip the normalisation for it (most names).
+        if !bytes.allSatisfy({ $0 < 0x80 }) && Array(name.nfc.utf8) != bytes {
             return "file name \(quoted(name)) is not in Unicode NFC form"
         }
         return nil
@@ -57,10 +58,11 @@ public enum MediaNames {
     /// ignores or renames such a file and every device of the account then churns on it.
     public static func newFileProblem(with name: String) -> String? {
         if let problem = problem(with: name) { return problem }
-        let shown = quoted(name)
+        var shown: String { quoted(name) }     // only for a refusal
         for scalar in name.unicodeScalars {
             if scalar.value < 0x20 || scalar.value == 0x7F { return "file name \(shown) contains a control character" }
             if forbidden.contains(scalar) { return "file name \(shown) contains \"\(scalar)\", which Anki clients remove" }
+            if scalar.isASCII { continue }     // printable ASCII: assigned since Unicode 1.1
             if !assignedForClients(scalar) {
                 return "file name \(shown) contains U+\(String(scalar.value, radix: 16, uppercase: true)), unassigned in the Unicode 10.0 tables of Anki clients"
             }

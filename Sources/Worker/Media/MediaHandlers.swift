@@ -86,17 +86,33 @@ enum MediaUpload {
     /// The decompressed body may reach this much even when MAX_SYNC_PAYLOAD_MEGS is small: a legal
     /// upload is up to 2.5 MiB plus one 100 MiB file plus zip overhead.
     static let minimumBodyLimit = 120 * 1024 * 1024
+    /// Upload bodies up to this size are received in memory: the client fills a batch to 2.5 MiB
+    /// (plus zip overhead), so only a body holding one large file is written to disk first.
+    /// In a profile of 40,000 small files, the temporary file took about a tenth of the worker's CPU.
+    static let inMemoryBodyLimit = 3 * 1024 * 1024
 
     static func handle(_ exchange: SyncExchange, context: WorkerContext) throws {
         let media = context.media
         let limit = max(context.maxDecompressedBytes, minimumBodyLimit)
-        // 1. The decompressed body goes to an unlinked temporary file: held nowhere in memory.
-        let fd = try media.anonymousTemporary()
-        defer { close(fd) }
+        // 1. The decompressed body stays in memory up to `inMemoryBodyLimit` (the client's usual
+        // batch); a larger one (it holds a big file) goes on to an unlinked temporary file.
+        try media.ensureReady()
+        var memory: [UInt8] = []
+        var fd: Int32 = -1
+        defer { if fd >= 0 { close(fd) } }
         var written = 0
         do {
             try exchange.streamBody(decompressedLimit: limit, compressedLimit: limit) { chunk in
-                try writeAll(fd, chunk)
+                if fd < 0 && memory.count + chunk.count <= inMemoryBodyLimit {
+                    memory.append(contentsOf: chunk)
+                } else {
+                    if fd < 0 {
+                        fd = try media.anonymousTemporary()
+                        try memory.withUnsafeBytes { try writeAll(fd, $0) }
+                        memory = []
+                    }
+                    try writeAll(fd, chunk)
+                }
                 written += chunk.count
             }
         } catch ZstdError.outputLimit {
@@ -107,7 +123,7 @@ enum MediaUpload {
         // 2. Check everything and stage the new files; nothing is applied yet.
         let staged: [MediaService.StagedChange]
         do {
-            let zip = try ZipReader(fd: fd)
+            let zip = try fd >= 0 ? ZipReader(fd: fd) : ZipReader(bytes: memory)
             staged = try stage(zip, media: media)
         } catch let error as ZipError {
             throw HTTPError(400, "upload refused: \(error.reason)")
@@ -175,9 +191,6 @@ enum MediaUpload {
                         hasher.update(chunk)
                         try writeAll(out, chunk)
                     }
-                    if MediaService.syncStagedFiles && fdatasync(out) != 0 {
-                        throw InternalError("cannot flush a staging file: \(String(cString: strerror(errno)))")
-                    }
                     // `read` checked the content against the member's CRC-32: keep it for downloads.
                     ChecksumCache.store(fd: out, crc: member.crc32)
                 } catch let error as ZipError where error.kind == .memberTooLarge {
@@ -186,6 +199,8 @@ enum MediaUpload {
                 guard size > 0 else { throw MediaUploadError("\(MediaHandlers.jsonString(item.name)) is empty") }
                 staged[staged.count - 1].change = .addOrReplace(name: item.name, sha1: hasher.finalize(), size: Int64(size))
             }
+            // Durable together, before the commit that lists them (see `MediaService.flushStaged`).
+            if staged.contains(where: { $0.stagedPath != nil }) { try media.flushStaged() }
         } catch {
             for s in staged { if let p = s.stagedPath { unlink(p) } }
             throw error
