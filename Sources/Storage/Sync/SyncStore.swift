@@ -338,5 +338,5 @@ public final class SyncStore {
         var out: [Int64] = []
         while try s.step() { out.append(s.int64(0)) }
         return out
-    }}
+    }
 }
