@@ -54,7 +54,7 @@ final class Supervisor {
         poller.add(logins.wakeFD, events: Poller.readable, token: EventToken.login)
         log.info("listening", ["host": .string(config.host), "port": .of(config.port), "users": .of(config.users.count),
                                "base": .string(config.baseDirectory), "max_connections": .of(frontDoor.maxConnections),
-                               "metrics": .string(config.metricsAddress ?? "off"), "pid": .of(getpid())])
+                               "metrics": .string(config.metricsAddress?.description ?? "off"), "pid": .of(getpid())])
     }
 
     /// SYNC_MAX_CONNECTIONS, or (unset) as many as the descriptor limit allows once raised to its

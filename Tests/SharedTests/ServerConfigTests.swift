@@ -232,6 +232,17 @@ final class ServerConfigTests: XCTestCase {
         }
     }
 
+    func testMetricsAddress() throws {
+        XCTAssertNil(try load([:]).metricsAddress, "metrics are off by default")
+        let v4 = try load(["SYNC_METRICS_ADDR": "127.0.0.1:9180"]).metricsAddress
+        XCTAssertEqual(v4?.host, "127.0.0.1")
+        XCTAssertEqual(v4?.port, 9180)
+        XCTAssertEqual(try load(["SYNC_METRICS_ADDR": "[::1]:9180"]).metricsAddress?.host, "::1")
+        for bad in ["9180", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", ":9180", "host:port"] {
+            assertRefused(["SYNC_METRICS_ADDR": bad], variable: "SYNC_METRICS_ADDR")
+        }
+    }
+
     func testLogFormat() throws {
         XCTAssertEqual(try load(["SYNC_LOG_FORMAT": "json"]).logFormat, .json)
         XCTAssertEqual(try load(["SYNC_LOG_FORMAT": "text"]).logFormat, .text)

@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+from bench_common import alternating
+
 
 def raw(helpers, port: int, source: str):
     c = helpers.RawConn.__new__(helpers.RawConn)
@@ -103,15 +105,7 @@ def main(bin_path: str, repeat: int, e2e: str):
         helpers.add_basic_notes(bob.col, 10, notetype="Basic")
         bob.required()
         bob.upload()
-        quiet, flooded = [], []
-        # The collection grows with every push: alternate which kind goes first.
-        for i in range(repeat):
-            if i % 2 == 0:
-                quiet.append(push_1000(bob))
-                flooded.append(flooded_push(bob))
-            else:
-                flooded.append(flooded_push(bob))
-                quiet.append(push_1000(bob))
+        quiet, flooded = alternating(repeat, lambda: push_1000(bob), lambda: flooded_push(bob))
         q, f = statistics.median(quiet), statistics.median(flooded)
         rates_quiet, rates_flood = [], []
         for _ in range(max(1, repeat // 2)):

@@ -13,6 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_common import alternating
+
 
 def scrape_forever(e2e: str, port: int, stop, counter):
     """100 scrapes a second, each on its own connection, as Prometheus would (only more often)."""
@@ -64,16 +66,7 @@ def main(bin_path: str, repeat: int, e2e: str):
         helpers.add_basic_notes(alice.col, 10, notetype="Basic")
         alice.required()
         alice.upload()
-        quiet, scraped = [], []
-        # The collection grows with every push: alternate which kind goes first, so neither is
-        # always measured on the larger collection.
-        for i in range(repeat):
-            if i % 2 == 0:
-                quiet.append(push_10k(alice))
-                scraped.append(scraped_push(alice))
-            else:
-                scraped.append(scraped_push(alice))
-                quiet.append(push_10k(alice))
+        quiet, scraped = alternating(repeat, lambda: push_10k(alice), lambda: scraped_push(alice))
         q, s = statistics.median(quiet), statistics.median(scraped)
         print(f"server: {bin_path}  repeat: {repeat}  scrapes/s during the syncs (median): {statistics.median(rates):.0f}")
         print()

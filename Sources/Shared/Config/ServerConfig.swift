@@ -23,8 +23,8 @@ public struct ServerConfig: Sendable {
     public var logFormat: LogFormat
     /// SYNC_IP_HEADER: where client addresses come from (login throttling, log lines).
     public var clientIPSource: ClientIPSource = .connectInfo
-    /// SYNC_METRICS_ADDR: `host:port` of the Prometheus listener; nil = no metrics.
-    public var metricsAddress: String?
+    /// SYNC_METRICS_ADDR: where the Prometheus listener binds; nil = no metrics.
+    public var metricsAddress: ListenAddress?
 
     /// Named limits. Each is an environment variable; see README "Limits".
     public struct Limits: Sendable, Equatable, Codable {
@@ -156,11 +156,7 @@ extension ServerConfig {
                                   maxPayloadMegs: megs, limits: limits, workerBinary: worker, logFormat: format)
         config.clientIPSource = try ClientIPSource.parse(env["SYNC_IP_HEADER"])
         if let metrics = env["SYNC_METRICS_ADDR"], !metrics.isEmpty {
-            guard let colon = metrics.lastIndex(of: ":"), colon != metrics.startIndex,
-                  let port = Int(metrics[metrics.index(after: colon)...]), (1...65535).contains(port) else {
-                throw ConfigError("SYNC_METRICS_ADDR", "expected host:port, e.g. 127.0.0.1:9180; got '\(metrics)'")
-            }
-            config.metricsAddress = metrics
+            config.metricsAddress = try ListenAddress(parsing: metrics, variable: "SYNC_METRICS_ADDR")
         }
         return config
     }

@@ -105,9 +105,8 @@ final class ControlPlane {
 
     func status() -> ServerStatus {
         let now = WallClock.monotonic()
-        let waiting = pool.byIndex.reduce(0) { $0 + $1.waiting.count }
-        let connections = ConnectionStatus(frontDoor: frontDoor.connections.count, waiting: waiting,
-                                           inWorkers: pool.connectionsOutside - waiting, limit: frontDoor.maxConnections)
+        let connections = ConnectionStatus(frontDoor: frontDoor.connections.count, waiting: pool.waitingConnections,
+                                           inWorkers: pool.connectionsInWorkers, limit: frontDoor.maxConnections)
         return ServerStatus(pid: getpid(), version: ServerVersion.string, uptimeSeconds: Int(now - startedAt),
                             users: pool.statusRows(now: now), connections: connections)
     }

@@ -95,7 +95,9 @@ extension FrontDoor {
         conn.buffer = []
         log.warn("login refused: verifier queue full", ["user": .string(job.userName), "peer": .string(conn.peer)])
         metrics.loginFailed(.busy)
-        respond(conn, HTTPResponse.text(status: 503, "too many logins at once; try again", close: true), close: true)
+        let reply = HTTPResponse.text(status: 503, "too many logins at once; try again", close: true)
+        logRequest(conn, status: 503, bytesOut: reply.count)
+        respond(conn, reply, close: true)
     }
 
     /// Verifier results: answer each login, at once or after the throttle's delay for its name.

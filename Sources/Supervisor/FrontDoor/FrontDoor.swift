@@ -137,16 +137,9 @@ final class FrontDoor {
     }
 
     /// A connection a worker handed back after a response (with bytes it read past it).
-    func adopt(fd: Int32, buffer: [UInt8]) {
+    func adopt(fd: Int32, buffer: [UInt8], peer: String) {
         // The worker used it blocking, and the flag belongs to the shared open file.
         _ = cshim_set_nonblocking(fd, 1)
-        var peer = "-"
-        var address = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) == 0 }
-        }
-        if ok { peer = withUnsafePointer(to: &address) { PeerAddress.text($0) } }
         register(fd: fd, peer: peer, buffer: buffer, fresh: false)
     }
 

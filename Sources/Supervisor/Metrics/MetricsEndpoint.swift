@@ -26,25 +26,12 @@ final class MetricsEndpoint {
         init(fd: Int32) { self.fd = fd }
     }
 
-    init(address: String, poller: Poller, metrics: ServerMetrics, refresh: @escaping () -> Void) throws {
-        let (host, port) = try Self.split(address)
-        listenFD = try Listener.open(host: host, port: port, backlog: 16)
+    init(address: ListenAddress, poller: Poller, metrics: ServerMetrics, refresh: @escaping () -> Void) throws {
+        listenFD = try Listener.open(host: address.host, port: address.port, backlog: 16)
         self.poller = poller
         self.metrics = metrics
         self.refresh = refresh
         poller.add(listenFD, events: Poller.readable, token: EventToken.metricsListener)
-    }
-
-    /// "host:port" or "[v6]:port".
-    static func split(_ address: String) throws(ConfigError) -> (String, Int) {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
-              (1...65535).contains(port) else {
-            throw ConfigError("SYNC_METRICS_ADDR", "expected host:port, e.g. 127.0.0.1:9180; got '\(address)'")
-        }
-        var host = String(address[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw ConfigError("SYNC_METRICS_ADDR", "no host in '\(address)'") }
-        return (host, port)
     }
 
     func acceptAll() {

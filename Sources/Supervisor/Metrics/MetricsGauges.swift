@@ -14,9 +14,8 @@ enum MetricsGauges {
             case .writing: states["writing", default: 0] += 1
             }
         }
-        let waiting = pool.byIndex.reduce(0) { $0 + $1.waiting.count }
-        states["waiting"] = waiting
-        states["in_worker"] = pool.connectionsOutside - waiting
+        states["waiting"] = pool.waitingConnections
+        states["in_worker"] = pool.connectionsInWorkers
         r.reset("anki_sync_connections")
         for (state, count) in states { r.set("anki_sync_connections", [state], Double(count)) }
         r.set("anki_sync_connections_limit", [], Double(frontDoor.maxConnections))

@@ -30,14 +30,14 @@ extension WorkerPool {
         switch message {
         case .connectionBack(let id, let leftover):
             // Without a descriptor: the worker closed the connection itself.
-            record.inWorker[id] = nil
+            let handed = record.inWorker.removeValue(forKey: id)
             restartIfQuiet(record)
             guard fd >= 0 else { return }
             if stopping && leftover.isEmpty {
                 close(fd)
                 return
             }
-            frontDoor?.adopt(fd: fd, buffer: leftover)
+            frontDoor?.adopt(fd: fd, buffer: leftover, peer: handed?.socketPeer ?? "-")
         case .stats(let stats):
             if fd >= 0 { close(fd) }
             record.updateProcess { $0.stats = stats }
@@ -59,7 +59,7 @@ extension WorkerPool {
             if fd >= 0 { close(fd) }
             let now = WallClock.nowMillis()
             metrics.report(report, user: record.user.name, unixSeconds: Double(now) / 1000)
-            devices.saw(user: record.user.name, client: report.client, address: record.inWorker[report.connectionID] ?? "-",
+            devices.saw(user: record.user.name, client: report.client, address: record.inWorker[report.connectionID]?.clientAddress ?? "-",
                         outcome: DeviceActivity.outcome(of: report), nowMillis: now)
         case .hello, .connection, .shutdown, .maintenance:
             if fd >= 0 { close(fd) }

@@ -57,7 +57,9 @@ final class WorkerPool {
     func record(at index: Int) -> WorkerRecord? { index < byIndex.count ? byIndex[index] : nil }
 
     /// Connections the pool holds (waiting) or its workers hold: they count toward the cap.
-    var connectionsOutside: Int { byIndex.reduce(0) { $0 + $1.waiting.count + $1.inWorker.count } }
+    var connectionsOutside: Int { waitingConnections + connectionsInWorkers }
+    var waitingConnections: Int { byIndex.reduce(0) { $0 + $1.waiting.count } }
+    var connectionsInWorkers: Int { byIndex.reduce(0) { $0 + $1.inWorker.count } }
 
     var allStopped: Bool { byIndex.allSatisfy { !$0.isRunning } }
 
@@ -116,7 +118,7 @@ final class WorkerPool {
             switch result {
             case .sent:
                 record.waiting.removeFirst()
-                record.inWorker[conn.id] = conn.requestPeer ?? conn.peer
+                record.inWorker[conn.id] = HandedConnection(socketPeer: conn.peer, clientAddress: conn.requestPeer ?? conn.peer)
                 record.updateProcess { $0.sentConnections += 1 }
                 close(conn.fd)
             case .wouldBlock:

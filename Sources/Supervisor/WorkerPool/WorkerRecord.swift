@@ -13,6 +13,14 @@ struct WorkerProcess {
     var stats = WorkerStats()
 }
 
+/// What the pool remembers of a connection while a worker holds it.
+struct HandedConnection {
+    /// The socket's peer, for the connection when it comes back (no getpeername per request).
+    let socketPeer: String
+    /// The client's address with SYNC_IP_HEADER applied, for the device list.
+    let clientAddress: String
+}
+
 /// Why a worker was told to exit, and so what happens once it has gone.
 enum DrainReason: Equatable {
     /// Idle for SYNC_WORKER_IDLE_SECS: the next request starts a fresh one.
@@ -76,9 +84,8 @@ final class WorkerRecord {
     var removed = false
     /// Connections waiting for a worker to take them (channel full, worker starting or draining).
     var waiting: [ClientConnection] = []
-    /// Connections handed to the current process and not yet returned or closed by it, with the
-    /// client address each came from (for the device list).
-    var inWorker: [UInt64: String] = [:]
+    /// Connections handed to the current process and not yet returned or closed by it.
+    var inWorker: [UInt64: HandedConnection] = [:]
     /// Consecutive quick crashes, for backoff.
     var consecutiveCrashes = 0
     /// Control clients waiting for a restart to complete.
