@@ -48,6 +48,15 @@ final class ChannelMessageTests: XCTestCase {
         bytes = ChannelMessage.requestDone(report).encode()
         bytes[2 + 40] = 99      // no such event
         assertRejected(bytes)
+        // Text that is not UTF-8 is refused rather than altered (found by FuzzChannel).
+        bytes = ChannelMessage.requestDone(report).encode()
+        let methodStart = 2 + RequestReport.fixedSize + 1
+        bytes[methodStart] = 0xFF
+        assertRejected(bytes)
+        // Truncation keeps whole characters.
+        let cut = RequestReport(connectionID: 1, method: "meta", status: 200, micros: 1, bytesIn: 1, bytesOut: 1,
+                                client: String(repeating: "a", count: 127) + "é")
+        XCTAssertEqual(cut.client, String(repeating: "a", count: 127))
     }
 
     func decode(_ bytes: [UInt8]) throws -> ChannelMessage { try ChannelMessage.decode(bytes[...]) }
