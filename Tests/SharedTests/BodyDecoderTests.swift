@@ -99,6 +99,29 @@ final class BodyDecoderTests: XCTestCase {
         }) { XCTAssertTrue($0 is Stop) }
     }
 
+    /// A caller that stops taking the body mid-way (a refused upload) skips the rest in step with
+    /// the framing: the bytes a throwing sink was given count as used.
+    func testAfterASinkErrorTheRestIsSkippedInStep() throws {
+        struct Stop: Error {}
+        let wire = Self.chunkedWire + Array("GET /next".utf8)
+        for stopAfter in [1, 5, 6, 20, 30] {
+            var decoder = BodyDecoder(framing: .chunked)
+            var seen = 0
+            var used = 0
+            XCTAssertThrowsError(try wire.withUnsafeBytes { raw in
+                try decoder.feed(raw, used: &used) { chunk in
+                    seen += chunk.count
+                    if seen >= stopAfter { throw Stop() }
+                }
+            })
+            var rest: [UInt8] = []
+            let more = try feed(&decoder, wire[used...], into: &rest)
+            XCTAssertTrue(decoder.isDone, "stop after \(stopAfter)")
+            XCTAssertEqual(Array(wire[(used + more)...]), Array("GET /next".utf8), "stop after \(stopAfter)")
+            XCTAssertEqual(seen + rest.count, 30, "every body byte once")
+        }
+    }
+
     // MARK: chunked
 
     static let chunkedWire = Array((

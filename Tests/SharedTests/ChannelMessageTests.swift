@@ -7,8 +7,9 @@ final class ChannelMessageTests: XCTestCase {
         var limits = ServerConfig.Limits()
         limits.maxConnections = 12
         limits.workerIdleSeconds = 99
+        limits.workerHoldMillis = 0
         return WorkerHello(user: "alice", folder: "/data/sync/alice", hostKey: "579e7fa764f43a98d0fa5a30dcd5401f868bbe6d",
-                           maxPayloadMegs: 100, limits: limits, logFormat: .json)
+                           maxPayloadMegs: 100, limits: limits, logFormat: .json, addressHeader: "x-real-ip")
     }()
 
     static let allCases: [ChannelMessage] = [
@@ -32,6 +33,7 @@ final class ChannelMessageTests: XCTestCase {
                                    bytesOut: 20, event: .none, mediaFiles: 25, client: "26.09.3,abc,linux")),
         .requestDone(RequestReport(connectionID: 1, method: "upload", status: 413, micros: 0, bytesIn: 0, bytesOut: 0,
                                    event: .fullUpload, mediaFiles: 0, client: "")),
+        .releaseHeld,
     ]
 
     func testRequestReportBoundsAndTruncation() throws {

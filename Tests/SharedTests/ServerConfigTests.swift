@@ -216,6 +216,7 @@ final class ServerConfigTests: XCTestCase {
             ("SYNC_BODY_STALL_SECS", 1...3600, \.bodyStallSeconds),
             ("SYNC_WORKER_IDLE_SECS", 1...(86400 * 30), \.workerIdleSeconds),
             ("SYNC_WORKER_MAX_REQUESTS", 1...256, \.maxWorkerRequests),
+            ("SYNC_WORKER_HOLD_MS", 0...5_000, \.workerHoldMillis),
         ]
         for (variable, range, keyPath) in cases {
             // Both bounds and a middle value are taken, and only that field changes.

@@ -19,8 +19,10 @@ final class RequestThreadsTests: XCTestCase {
         for _ in 0..<2 { XCTAssertEqual(started.wait(timeout: .now() + 10), .success) }
         XCTAssertEqual(started.wait(timeout: .now() + 0.2), .timedOut, "a third job started while two ran")
         XCTAssertEqual(threads.threadCount, 2)
+        XCTAssertTrue(threads.hasWaiting, "three jobs wait: a held connection must give way")
         for _ in 0..<5 { release.signal() }
         for _ in 0..<5 { XCTAssertEqual(done.wait(timeout: .now() + 10), .success) }
+        XCTAssertFalse(threads.hasWaiting)
         // Every job ran; with the work done, new jobs are accepted again.
         XCTAssertTrue(threads.submit({ done.signal() }))
         XCTAssertEqual(done.wait(timeout: .now() + 10), .success)

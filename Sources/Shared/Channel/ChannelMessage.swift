@@ -24,12 +24,14 @@ public enum ChannelMessage: Equatable, Sendable {
     case maintenanceDone(id: UInt64, reply: MaintenanceReply)
     /// Worker → supervisor: one request served (metrics, device list), before its stats.
     case requestDone(RequestReport)
+    /// Supervisor → worker: a restart waits; send held connections back and keep no more.
+    case releaseHeld
 
     public static let version: UInt8 = 4
     /// Largest message accepted; keeps every message inside one SEQPACKET datagram.
     public static let maxSize = 192 * 1024
 
-    enum Kind: UInt8 { case hello = 1, connection, connectionBack, stats, shutdown, idle, maintenance, maintenanceDone, requestDone }
+    enum Kind: UInt8 { case hello = 1, connection, connectionBack, stats, shutdown, idle, maintenance, maintenanceDone, requestDone, releaseHeld }
 
     public func encode() -> [UInt8] {
         switch self {
@@ -46,6 +48,7 @@ public enum ChannelMessage: Equatable, Sendable {
         case .maintenance(let id, let request): return Self.frame(.maintenance, Self.u64(id) + Self.json(request))
         case .maintenanceDone(let id, let reply): return Self.frame(.maintenanceDone, Self.u64(id) + Self.json(reply))
         case .requestDone(let report): return Self.frame(.requestDone, report.encode())
+        case .releaseHeld: return Self.frame(.releaseHeld, [])
         }
     }
 
@@ -76,6 +79,9 @@ public enum ChannelMessage: Equatable, Sendable {
         case .requestDone:
             guard let report = RequestReport.decode(payload) else { throw DecodeError(description: "bad request report") }
             return .requestDone(report)
+        case .releaseHeld:
+            guard payload.isEmpty else { throw DecodeError(description: "bad releaseHeld message") }
+            return .releaseHeld
         case .idle:
             guard payload.count == 8 else { throw DecodeError(description: "bad idle message") }
             return .idle(received: payload.reduce(0) { $0 << 8 | UInt64($1) })
@@ -123,10 +129,14 @@ public struct WorkerHello: Codable, Equatable, Sendable {
     public var maxPayloadMegs: Int
     public var limits: ServerConfig.Limits
     public var logFormat: LogFormat
+    /// The header SYNC_IP_HEADER names, if any: a held connection serves a next request only if
+    /// it names the same client there.
+    public var addressHeader: String?
 
-    public init(user: String, folder: String, hostKey: String, maxPayloadMegs: Int, limits: ServerConfig.Limits, logFormat: LogFormat) {
+    public init(user: String, folder: String, hostKey: String, maxPayloadMegs: Int, limits: ServerConfig.Limits, logFormat: LogFormat,
+                addressHeader: String? = nil) {
         (self.user, self.folder, self.hostKey) = (user, folder, hostKey)
-        (self.maxPayloadMegs, self.limits, self.logFormat) = (maxPayloadMegs, limits, logFormat)
+        (self.maxPayloadMegs, self.limits, self.logFormat, self.addressHeader) = (maxPayloadMegs, limits, logFormat, addressHeader)
     }
 }
 

@@ -20,8 +20,8 @@ public enum ZstdError: Error, CustomStringConvertible, Equatable {
 /// Streaming zstd decoder for untrusted input: bounded window and bounded output.
 /// Accepts exactly one frame (what every client sends); bytes after it are an error.
 public final class ZstdDecompressor {
-    private let dctx: OpaquePointer
-    private var output: [UInt8]
+    private let entry = ZstdContexts.decoders.take()
+    private var dctx: OpaquePointer { entry.context }
     private let limit: Int
     public private(set) var totalOut = 0
     private var frameDone = false
@@ -31,13 +31,11 @@ public final class ZstdDecompressor {
     ///   - limit: maximum decompressed bytes accepted (`Int.max` for none).
     ///   - windowLogMax: largest window a frame may ask for (25 = 32 MiB; clients use 2 MiB).
     public init(limit: Int = Int.max, windowLogMax: Int32 = 25) {
-        dctx = ZSTD_createDCtx()
-        ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, windowLogMax)
-        output = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
         self.limit = limit
+        ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, windowLogMax)
     }
 
-    deinit { ZSTD_freeDCtx(dctx) }
+    deinit { ZstdContexts.decoders.give(entry) }
 
     /// Decodes `input`, handing decoded bytes to `sink`. Call `finish()` after the last input.
     public func feed(_ input: UnsafeRawBufferPointer, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -45,9 +43,9 @@ public final class ZstdDecompressor {
         sawInput = true
         if frameDone { throw ZstdError.trailingData }
         var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
-        let cap = output.count
+        let cap = entry.output.count
         while true {
-            let (ret, produced): (Int, Int) = output.withUnsafeMutableBytes { out in
+            let (ret, produced): (Int, Int) = entry.output.withUnsafeMutableBytes { out in
                 var outBuf = ZSTD_outBuffer(dst: out.baseAddress, size: cap, pos: 0)
                 let r = ZSTD_decompressStream(dctx, &outBuf, &inBuf)
                 return (r, outBuf.pos)
@@ -58,7 +56,7 @@ public final class ZstdDecompressor {
             if produced > 0 {
                 totalOut += produced
                 if totalOut > limit { throw ZstdError.outputLimit(limit) }
-                try output.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
+                try entry.output.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
             }
             if ret == 0 {
                 frameDone = true
@@ -88,20 +86,18 @@ public final class ZstdDecompressor {
 
 /// Streaming zstd encoder producing one frame.
 public final class ZstdCompressor {
-    private let cctx: OpaquePointer
-    private var output: [UInt8]
+    private let entry = ZstdContexts.encoders.take()
+    private var cctx: OpaquePointer { entry.context }
 
     /// - Parameters:
     ///   - level: compression level (the official server uses the library default, 3).
     ///   - pledgedSize: the exact input size if known; it is then recorded in the frame header.
     public init(level: Int32 = 3, pledgedSize: UInt64? = nil) {
-        cctx = ZSTD_createCCtx()
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         if let pledgedSize { ZSTD_CCtx_setPledgedSrcSize(cctx, pledgedSize) }
-        output = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
     }
 
-    deinit { ZSTD_freeCCtx(cctx) }
+    deinit { ZstdContexts.encoders.give(entry) }
 
     public func feed(_ input: UnsafeRawBufferPointer, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         try run(input, end: false, sink: sink)
@@ -113,16 +109,16 @@ public final class ZstdCompressor {
 
     private func run(_ input: UnsafeRawBufferPointer, end: Bool, sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         var inBuf = ZSTD_inBuffer(src: input.baseAddress, size: input.count, pos: 0)
-        let cap = output.count
+        let cap = entry.output.count
         while true {
-            let (ret, produced): (Int, Int) = output.withUnsafeMutableBytes { out in
+            let (ret, produced): (Int, Int) = entry.output.withUnsafeMutableBytes { out in
                 var outBuf = ZSTD_outBuffer(dst: out.baseAddress, size: cap, pos: 0)
                 let r = ZSTD_compressStream2(cctx, &outBuf, &inBuf, end ? ZSTD_e_end : ZSTD_e_continue)
                 return (r, outBuf.pos)
             }
             if ZSTD_isError(ret) != 0 { throw ZstdError.corrupt(String(cString: ZSTD_getErrorName(ret))) }
             if produced > 0 {
-                try output.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
+                try entry.output.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
             }
             if end ? ret == 0 : inBuf.pos == inBuf.size { return }
         }

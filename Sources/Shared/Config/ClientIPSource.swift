@@ -15,6 +15,20 @@ public enum ClientIPSource: String, Sendable, CaseIterable {
     case cfConnectingIp = "CfConnectingIp"
     case cloudFrontViewerAddress = "CloudFrontViewerAddress"
 
+    /// The request header the address is read from; nil for the connected address.
+    public var headerName: String? {
+        switch self {
+        case .connectInfo: return nil
+        case .rightmostForwarded: return "forwarded"
+        case .rightmostXForwardedFor: return "x-forwarded-for"
+        case .xRealIp: return "x-real-ip"
+        case .flyClientIp: return "fly-client-ip"
+        case .trueClientIp: return "true-client-ip"
+        case .cfConnectingIp: return "cf-connecting-ip"
+        case .cloudFrontViewerAddress: return "cloudfront-viewer-address"
+        }
+    }
+
     static func parse(_ raw: String?) throws(ConfigError) -> ClientIPSource {
         guard let raw, !raw.isEmpty else { return .connectInfo }
         guard let source = ClientIPSource(rawValue: raw) else {

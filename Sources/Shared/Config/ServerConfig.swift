@@ -51,6 +51,9 @@ public struct ServerConfig: Sendable {
         /// Requests allowed to wait per serving slot (fixed).
         public static let waitingPerRequestSlot = 4
         public var maxWaitingWorkerRequests: Int { maxWorkerRequests * Self.waitingPerRequestSlot }
+        /// SYNC_WORKER_HOLD_MS: how long a worker keeps a keep-alive connection after answering, to
+        /// serve the same account's next request itself; 0 = every request goes through the front door.
+        public var workerHoldMillis: Int = 500
         /// SYNC_REQUIRE_SANDBOX=1: refuse to run workers without every sandbox layer (README "Sandbox").
         public var requireSandbox = false
         /// SYNC_QUOTA_MEGS: MiB one user's folder may hold (collection + media); nil = no quota.
@@ -132,6 +135,7 @@ extension ServerConfig {
         limits.bodyStallSeconds = try integer(env, "SYNC_BODY_STALL_SECS", default: limits.bodyStallSeconds, range: 1...3600)
         limits.workerIdleSeconds = try integer(env, "SYNC_WORKER_IDLE_SECS", default: limits.workerIdleSeconds, range: 1...86400 * 30)
         limits.maxWorkerRequests = try integer(env, "SYNC_WORKER_MAX_REQUESTS", default: limits.maxWorkerRequests, range: 1...256)
+        limits.workerHoldMillis = try integer(env, "SYNC_WORKER_HOLD_MS", default: limits.workerHoldMillis, range: 0...5_000)
         switch env["SYNC_REQUIRE_SANDBOX"] ?? "0" {
         case "0", "": limits.requireSandbox = false
         case "1": limits.requireSandbox = true

@@ -37,22 +37,33 @@ public struct BodyDecoder: Sendable {
     /// Consumes from `input`; returns the number of bytes used. Body bytes go to `sink` in order.
     public mutating func feed(_ input: UnsafeRawBufferPointer,
                               sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+        var used = 0
+        try feed(input, used: &used, sink: sink)
+        return used
+    }
+
+    /// Like `feed`, but `used` is right even when `sink` throws: the bytes it was given count as
+    /// consumed, so a caller that stops taking the body (a refused upload) can still skip the rest
+    /// of it in step with the framing.
+    public mutating func feed(_ input: UnsafeRawBufferPointer, used: inout Int,
+                              sink: (UnsafeRawBufferPointer) throws -> Void) throws {
         var i = 0
         let n = input.count
+        defer { used = i }
         while i < n {
             switch state {
             case .done:
-                return i
+                return
             case .length(let remaining):
                 let take = min(remaining, n - i)
-                try sink(UnsafeRawBufferPointer(rebasing: input[i..<(i + take)]))
-                i += take
                 state = remaining - take == 0 ? .done : .length(remaining: remaining - take)
+                i += take
+                try sink(UnsafeRawBufferPointer(rebasing: input[(i - take)..<i]))
             case .chunkData(let remaining):
                 let take = min(remaining, n - i)
-                try sink(UnsafeRawBufferPointer(rebasing: input[i..<(i + take)]))
-                i += take
                 state = remaining - take == 0 ? .chunkDataCR : .chunkData(remaining: remaining - take)
+                i += take
+                try sink(UnsafeRawBufferPointer(rebasing: input[(i - take)..<i]))
             case .chunkDataCR:
                 guard input[i] == 13 else { throw HTTPError(400, "malformed chunked body: missing CRLF after chunk") }
                 i += 1
@@ -102,7 +113,6 @@ public struct BodyDecoder: Sendable {
                 state = .done
             }
         }
-        return i
     }
 
     mutating func countOverhead() throws {

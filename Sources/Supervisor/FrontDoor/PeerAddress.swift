@@ -53,20 +53,17 @@ struct PeerAddressSource {
 
     /// The header's address when configured and present, else the connected address.
     func address(of head: HTTPRequestHead, connectedFrom peer: String) -> String {
+        guard let name = source.headerName else { return peer }
+        let header = head.header(name)
         let value: String?
         switch source {
         case .connectInfo: return peer
-        case .rightmostXForwardedFor: value = head.header("x-forwarded-for").flatMap { Self.lastItem($0) }
-        case .rightmostForwarded: value = head.header("forwarded").flatMap { Self.lastForwardedFor($0) }
-        case .xRealIp: value = head.header("x-real-ip")
-        case .flyClientIp: value = head.header("fly-client-ip")
-        case .trueClientIp: value = head.header("true-client-ip")
-        case .cfConnectingIp: value = head.header("cf-connecting-ip")
+        case .rightmostXForwardedFor: value = header.flatMap { Self.lastItem($0) }
+        case .rightmostForwarded: value = header.flatMap { Self.lastForwardedFor($0) }
+        case .xRealIp, .flyClientIp, .trueClientIp, .cfConnectingIp: value = header
         case .cloudFrontViewerAddress:
             // "address:port"; IPv6 addresses contain colons themselves, so cut at the last one.
-            value = head.header("cloudfront-viewer-address").map { v in
-                v.lastIndex(of: ":").map { String(v[..<$0]) } ?? v
-            }
+            value = header.map { v in v.lastIndex(of: ":").map { String(v[..<$0]) } ?? v }
         }
         guard let raw = value?.trimmedWhitespace(), !raw.isEmpty, raw.utf8.count <= 64,
               raw.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 0x20 }) else { return peer }

@@ -61,7 +61,7 @@ extension WorkerPool {
             metrics.report(report, user: record.user.name, unixSeconds: Double(now) / 1000)
             devices.saw(user: record.user.name, client: report.client, address: record.inWorker[report.connectionID]?.clientAddress ?? "-",
                         outcome: DeviceActivity.outcome(of: report), nowMillis: now)
-        case .hello, .connection, .shutdown, .maintenance:
+        case .hello, .connection, .shutdown, .maintenance, .releaseHeld:
             if fd >= 0 { close(fd) }
             log.warn("unexpected channel message", ["user": .string(record.user.name)])
         }

@@ -36,6 +36,8 @@ extension WorkerPool {
                 log.info("restart waits for the open sync session", ["user": .string(record.user.name),
                                                                       "max_s": .of(Int(Self.sessionWaitSeconds))])
                 record.lifecycle = .awaitingSessionEnd(process, deadline: WallClock.monotonic() + Self.sessionWaitSeconds)
+                // Connections the worker keeps between requests would look like requests in flight.
+                send(.releaseHeld, to: record, what: "release held connections")
             } else {
                 drain(record, reason: .restart, note: "restart requested")
             }

@@ -148,7 +148,8 @@ final class WorkerPool {
         record.lifecycle = .serving(WorkerProcess(pid: pid, channel: mine, startedAt: WallClock.monotonic()))
         poller.add(mine.fd, events: Poller.readable, token: channelToken(record))
         let hello = WorkerHello(user: record.user.name, folder: config.folder(of: record.user.name), hostKey: record.user.hostKey,
-                                maxPayloadMegs: config.maxPayloadMegs, limits: config.limits, logFormat: config.logFormat)
+                                maxPayloadMegs: config.maxPayloadMegs, limits: config.limits, logFormat: config.logFormat,
+                                addressHeader: config.clientIPSource.headerName)
         // A fresh socketpair's buffer always takes the hello.
         send(.hello(hello), to: record, what: "hello")
         log.info("worker spawned", ["user": .string(record.user.name), "pid": .of(pid)])

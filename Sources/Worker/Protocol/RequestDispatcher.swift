@@ -15,8 +15,15 @@ struct RequestDispatcher {
     /// Serves one request; `report`, if given, receives what it did (for the supervisor).
     func serve(_ connection: Connection, prefix: [UInt8], connectionID: UInt64 = 0,
                report: ((RequestReport) -> Void)? = nil) -> Outcome {
+        serve(RequestReader(connection: connection, prefix: prefix), connectionID: connectionID, report: report)
+    }
+
+    /// Serves the next request from `reader`. `held`: it came on a connection the worker kept, not
+    /// through the front door.
+    func serve(_ reader: RequestReader, connectionID: UInt64 = 0, held: Bool = false,
+               report: ((RequestReport) -> Void)? = nil) -> Outcome {
         let started = WallClock.monotonic()
-        let reader = RequestReader(connection: connection, prefix: prefix)
+        let connection = reader.connection
         let opened: (exchange: SyncExchange, legacyBytes: Int)
         do {
             opened = try open(reader)
@@ -52,7 +59,7 @@ struct RequestDispatcher {
         let fields: KeyValuePairs<String, LogValue> = [
             "user": .string(context.user), "client": .string(client.isEmpty ? "-" : client),
             "method": .string(exchange.route.methodName), "status": .of(exchange.status), "in": .of(exchange.bytesIn),
-            "out": .of(exchange.bytesOut), "ms": .of(ms), "error": .string(failureText)]
+            "out": .of(exchange.bytesOut), "ms": .of(ms), "via": .string(held ? "held" : "front-door"), "error": .string(failureText)]
         if exchange.status >= 500 { context.log.error("request", fields) } else { context.log.info("request", fields) }
         context.heap.requestFinished(bytesMoved: exchange.bytesIn + exchange.bytesOut)
         if exchange.mustClose || !exchange.bodyFullyRead { return .close }

@@ -1,4 +1,5 @@
 import CShim
+import Shared
 import Synchronization
 
 /// When an idle worker gives free heap memory back to the kernel.
@@ -21,7 +22,10 @@ final class HeapRelease: Sendable {
     private let trim: @Sendable () -> Void
 
     /// `trim` gives the memory back; tests pass their own to count the decisions.
-    init(trim: @escaping @Sendable () -> Void = { _ = cshim_release_free_heap(HeapRelease.minimumFreeBytes) }) {
+    init(trim: @escaping @Sendable () -> Void = {
+        ZstdContexts.releaseAll()
+        _ = cshim_release_free_heap(HeapRelease.minimumFreeBytes)
+    }) {
         self.trim = trim
     }
 

@@ -36,6 +36,13 @@ final class RequestThreads: @unchecked Sendable {
         return idle
     }
 
+    /// Whether a job waits for a thread.
+    var hasWaiting: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return pending.count > idle
+    }
+
     /// Runs `job` now or after a wait; false if it was refused (every thread busy, the wait full).
     func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
         condition.lock()

@@ -8,6 +8,8 @@ final class WorkerContext: Sendable {
     let hostKey: String
     let maxPayloadMegs: Int
     let limits: ServerConfig.Limits
+    /// SYNC_IP_HEADER's header, if set (see `FollowUpRequest`).
+    let addressHeader: String?
     let log: Log
     let store: UserStore
     let sessions: SyncSessions
@@ -20,6 +22,7 @@ final class WorkerContext: Sendable {
         hostKey = hello.hostKey
         maxPayloadMegs = hello.maxPayloadMegs
         limits = hello.limits
+        addressHeader = hello.addressHeader
         self.log = log
         store = UserStore(folder: hello.folder)
         sessions = SyncSessions()

@@ -149,6 +149,9 @@ final class WorkerLoop: Sendable {
                 case .shutdown(let reason):
                     if fd >= 0 { close(fd) }
                     return stop(reason: reason)
+                case .releaseHeld:
+                    if fd >= 0 { close(fd) }
+                    keepNoConnections.store(true, ordering: .relaxed)
                 case .maintenance(let id, let request):
                     if fd >= 0 { close(fd) }
                     runMaintenance(id: id, request: request)
@@ -223,11 +226,23 @@ final class WorkerLoop: Sendable {
         var tv = timeval(tv_sec: context.limits.bodyStallSeconds, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let outcome = RequestDispatcher(context: context).serve(SocketConnection(fd: fd), prefix: prefix, connectionID: id) {
-            self.report(.requestDone($0), what: "request report")
-        }
+        // The first request came through the front door; later ones may be served here (see
+        // `FollowUpRequest`) until the connection goes back.
+        let followUp = FollowUpRequest(hostKey: context.hostKey, addressHeader: context.addressHeader, routedHead: prefix)
+        let dispatcher = RequestDispatcher(context: context)
+        let reader = RequestReader(connection: SocketConnection(fd: fd), prefix: prefix)
+        var served = 0
+        var outcome: RequestDispatcher.Outcome
+        repeat {
+            outcome = dispatcher.serve(reader, connectionID: id, held: served > 0) {
+                self.report(.requestDone($0), what: "request report")
+            }
+            served += 1
+            // Bytes already read past the answer (a pipelining client) go back with the connection.
+            guard case .keepAlive(let leftover) = outcome, leftover.isEmpty else { break }
+        } while followUp.await(fd: fd, holdMillis: context.limits.workerHoldMillis, giveWay: { self.shouldGiveWay })
         let stats = context.counters.withLock { s -> WorkerStats in
-            s.requestsServed += 1
+            s.requestsServed += served
             s.lastRequestMillis = WallClock.nowMillis()
             s.activeSyncSession = context.sessions.hasActiveSession
             s.inFlight = max(0, inFlight.load(ordering: .relaxed) - 1)
@@ -249,6 +264,11 @@ final class WorkerLoop: Sendable {
         close(fd)
         if !handedBack { reportClosed(id) }
     }
+
+    /// A held connection goes back at once when other requests wait for a thread, when a restart
+    /// waits (`releaseHeld`: this worker is about to be replaced) or when the worker stops.
+    private var shouldGiveWay: Bool { keepNoConnections.load(ordering: .relaxed) || requestThreads.hasWaiting }
+    private let keepNoConnections = Atomic<Bool>(false)
 
     /// Tells the supervisor a connection it handed over is closed (a hand-back without a
     /// descriptor), so it stops counting it as open.
@@ -274,6 +294,7 @@ final class WorkerLoop: Sendable {
 
     private func stop(reason: String) -> Int32 {
         context.log.info("worker stopping", ["reason": .string(reason)])
+        keepNoConnections.store(true, ordering: .relaxed)
         let deadline = WallClock.monotonic() + Self.shutdownGraceSeconds
         while inFlight.load(ordering: .relaxed) > 0 && WallClock.monotonic() < deadline {
             usleep(20_000)
