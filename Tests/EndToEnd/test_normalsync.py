@@ -414,7 +414,7 @@ def test_session_rules(raw, server_kind):
         assert_plain_error(v11(port, "chunk", {"_pad": None}, k, "s4"), 409)
 
 
-def test_full_session_by_hand_counts_and_finish(raw):
+def test_full_session_by_hand_counts_and_finish(raw, server_kind):
     srv, k, a = raw
     port = srv.port
     m = meta(port, k).json()
@@ -426,7 +426,8 @@ def test_full_session_by_hand_counts_and_finish(raw):
         c = v11(port, "chunk", {"_pad": None}, k, "f1").json()
         for key in total:
             total[key] += len(c.get(key, []))
-        assert sum(len(c.get(x, [])) for x in total) <= 252
+        # The reference sends 250 objects (a round-robin pass may add two); ours up to 1,000.
+        assert sum(len(c.get(x, [])) for x in total) <= (252 if server_kind == "official" else 1002)
         if c["done"]:
             break
     assert total == {"cards": a.count("cards"), "notes": a.count("notes"), "revlog": a.count("revlog")}

@@ -33,6 +33,15 @@ final class UserStore: @unchecked Sendable {
         return try body()
     }
 
+    /// Folds the WAL into the collection while the worker is idle (see
+    /// `Collection.walAutocheckpointPages`), so the file a backup script copies holds every
+    /// finished sync; does not open a closed collection.
+    func checkpointWhenIdle() {
+        lock.lock()
+        defer { lock.unlock() }
+        try? collection?.checkpointIfPending()
+    }
+
     func close() {
         lock.lock()
         defer { lock.unlock() }

@@ -119,8 +119,9 @@ final class WorkerLoop: Sendable {
             if poll(&pfd, 1, 1000) == 0 {
                 let now = Int64(WallClock.monotonic() * 1000)
                 if inFlight.load(ordering: .relaxed) == 0 {
-                    context.heap.tick(idleMillis: now - lastActivityMillis.load(ordering: .relaxed),
-                                      sessionOpen: context.sessions.hasActiveSession)
+                    let sessionOpen = context.sessions.hasActiveSession
+                    if !sessionOpen { context.store.checkpointWhenIdle() }
+                    context.heap.tick(idleMillis: now - lastActivityMillis.load(ordering: .relaxed), sessionOpen: sessionOpen)
                 }
                 if !idleReported && inFlight.load(ordering: .relaxed) == 0
                     && now - lastActivityMillis.load(ordering: .relaxed) >= idleMillis {

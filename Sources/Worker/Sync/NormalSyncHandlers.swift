@@ -9,8 +9,12 @@ import Storage
 /// that fails drops the session (rollback) and answers 400 when the client's data is at fault
 /// (500 with an error id for a server fault); the stored file is then as before `start`. Request bodies are read before the lock is taken and replies sent after it is released.
 enum NormalSyncHandlers {
-    /// Objects per server chunk (the reference's CHUNK_SIZE).
-    static let chunkSize = 250
+    /// Objects per server chunk, and the JSON size after which a chunk takes no more rows (the
+    /// rest wait for the next one). The reference sends 250 objects whatever their size; four
+    /// times as many means a quarter of the round trips for a large pull, and the byte budget
+    /// keeps a chunk of large notes smaller than the reference's.
+    static let chunkObjects = 1000
+    static let chunkBytes = 2 << 20
     /// More objects than this in one client chunk is refused (official clients send ≤ 252).
     static let maxObjectsPerClientChunk = 10_000
     /// More ids than this in one `applyGraves` is refused (official clients send ≤ 250).
@@ -242,40 +246,50 @@ enum NormalSyncHandlers {
         try SyncWire.emptyInput(body, "chunk")
         sessions.updateLocked { $0.chunkIds = nil }
         if pending == nil { pending = try store.chunkableIds(minUsn: session.clientUsn) }
-        let taken = pending!.take(limit: chunkSize)
-        var out: [UInt8] = []
-        out.reserveCapacity(256 * 160)
-        out += Array(taken.done ? #"{"done":true"#.utf8 : #"{"done":false"#.utf8)
-        if !taken.revlog.isEmpty {
-            out += Array(#","revlog":["#.utf8)
-            for (i, id) in taken.revlog.enumerated() {
-                guard let row = try store.revlog(id) else { throw SyncDataError("revlog \(id) vanished during the sync") }
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                SyncWire.writeRevlog(row, into: &out)
+        let taken = pending!.take(limit: chunkObjects)
+        var rows: [UInt8] = []
+        rows.reserveCapacity(min(chunkBytes, 256 * 1024))
+        var unsent = ChunkableIds(revlog: [], cards: [], notes: [])
+        /// Writes `"key":[rows]`; once the byte budget is spent the remaining ids wait in `unsent`.
+        func section(_ key: String, _ ids: [Int64], _ back: WritableKeyPath<ChunkableIds, [Int64]>,
+                     _ write: (Int64) throws -> Void) throws {
+            guard !ids.isEmpty else { return }
+            guard rows.count < chunkBytes else {
+                unsent[keyPath: back] = ids
+                return
             }
-            out.append(UInt8(ascii: "]"))
-        }
-        if !taken.cards.isEmpty {
-            out += Array(#","cards":["#.utf8)
-            for (i, id) in taken.cards.enumerated() {
-                guard let row = try store.card(id) else { throw SyncDataError("card \(id) vanished during the sync") }
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                SyncWire.writeCard(row, into: &out)
+            rows += Array(",\"\(key)\":[".utf8)
+            for (i, id) in ids.enumerated() {
+                if i > 0 {
+                    guard rows.count < chunkBytes else {
+                        unsent[keyPath: back] = Array(ids[i...])
+                        break
+                    }
+                    rows.append(UInt8(ascii: ","))
+                }
+                try write(id)
             }
-            out.append(UInt8(ascii: "]"))
+            rows.append(UInt8(ascii: "]"))
         }
-        if !taken.notes.isEmpty {
-            out += Array(#","notes":["#.utf8)
-            for (i, id) in taken.notes.enumerated() {
-                guard let row = try store.note(id) else { throw SyncDataError("note \(id) vanished during the sync") }
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                SyncWire.writeNote(row, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
+        try section("revlog", taken.revlog, \.revlog) { id in
+            guard let row = try store.revlog(id) else { throw SyncDataError("revlog \(id) vanished during the sync") }
+            SyncWire.writeRevlog(row, into: &rows)
         }
-        out.append(UInt8(ascii: "}"))
+        try section("cards", taken.cards, \.cards) { id in
+            guard let row = try store.card(id) else { throw SyncDataError("card \(id) vanished during the sync") }
+            SyncWire.writeCard(row, into: &rows)
+        }
+        try section("notes", taken.notes, \.notes) { id in
+            guard let row = try store.note(id) else { throw SyncDataError("note \(id) vanished during the sync") }
+            SyncWire.writeNote(row, into: &rows)
+        }
+        // What did not fit goes back in order (ids are taken from the end).
+        pending!.revlog += unsent.revlog.reversed()
+        pending!.cards += unsent.cards.reversed()
+        pending!.notes += unsent.notes.reversed()
+        let done = taken.done && unsent == ChunkableIds(revlog: [], cards: [], notes: [])
         sessions.updateLocked { $0.chunkIds = pending }
-        return out
+        return Array((done ? #"{"done":true"# : #"{"done":false"#).utf8) + rows + [UInt8(ascii: "}")]
     }
 
     static func applyChunk(_ body: [UInt8], _ store: SyncStore, _ session: SyncSessions.Session,
