@@ -607,6 +607,19 @@ class Client:
             self.col = None
 
 
+def two_devices(srv: Server, clients, user: str, notes: int = 1) -> tuple[Client, Client]:
+    """Device A uploads a collection of `notes` notes; device B downloads it."""
+    a, b = clients("a"), clients("b")
+    add_basic_notes(a.col, notes)
+    for c in (a, b):
+        c.login(srv, user)
+    a.sync()
+    a.upload()
+    b.sync()
+    b.download()
+    return a, b
+
+
 def pending(col) -> int:
     return sum(col.db.scalar(f"select count() from {t} where usn = -1")
                for t in ("notes", "cards", "revlog"))

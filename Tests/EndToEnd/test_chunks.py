@@ -47,14 +47,7 @@ def chunks_of_a_session(srv, key: str) -> list[tuple[int, dict]]:
 
 def test_a_pull_of_large_and_small_notes_arrives_whole_in_bounded_chunks(make_server, clients):
     srv = make_server(["alice:pw"])
-    a, b = clients("a"), clients("b")
-    helpers.add_basic_notes(a.col, 10)
-    for c in (a, b):
-        c.login(srv, "alice")
-    a.sync()
-    a.upload()
-    b.sync()
-    b.download()
+    a, b = helpers.two_devices(srv, clients, "alice", notes=10)
     add_big_notes(a.col, 30)                                    # 30 × 150 KB: 4.5 MB of notes
     helpers.add_basic_notes(a.col, 1200, prefix="small", seed=5)  # 1,200 notes, 2,400 cards
     assert a.required() == "NO_CHANGES"                         # pushed

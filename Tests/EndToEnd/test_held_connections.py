@@ -98,14 +98,7 @@ def test_a_stopping_server_does_not_wait_for_held_connections(make_server):
 @pytest.mark.parametrize("hold", ["0", "500"])
 def test_real_client_syncs_with_and_without_holding(make_server, clients, hold):
     srv = make_server(["alice:pw1"], env={"SYNC_WORKER_HOLD_MS": hold})
-    a, b = clients("a"), clients("b")
-    helpers.add_basic_notes(a.col, 30)
-    for c in (a, b):
-        c.login(srv, "alice")
-    a.sync()
-    a.upload()
-    b.sync()
-    b.download()
+    a, b = helpers.two_devices(srv, clients, "alice", notes=30)
     helpers.add_basic_notes(b.col, 7, prefix="from b")
     helpers.answer_some_cards(b.col, 5)
     assert b.required() == "NO_CHANGES"
