@@ -104,6 +104,7 @@ public final class Collection {
             }
             try db.execute("PRAGMA journal_mode = WAL")
             try db.execute("PRAGMA wal_autocheckpoint = \(Self.walAutocheckpointPages)")
+            try db.execute("PRAGMA cache_size = -\(Self.pageCacheKiB)")
         } catch let error as SQLiteError {
             db.close()
             throw CollectionError.notACollection(path: path, reason: error.description)
@@ -144,6 +145,17 @@ public final class Collection {
     /// of a 10,000-note `finish`); the worker checkpoints when idle instead, and this only bounds
     /// the WAL of a user who never pauses.
     public static let walAutocheckpointPages = 8192
+
+    /// SQLite's page cache for the collection, in KiB (SQLite's default: 2,000). A 10,000-note push
+    /// on a 19 MiB collection spilled pages to the WAL mid-transaction and read them back; with
+    /// 32 MiB it took 7 % less CPU and 10 % less time. The cache fills only as pages are used, and
+    /// an idle worker gives it back (`releaseMemory`).
+    public static let pageCacheKiB = 32 * 1024
+
+    /// Frees the page cache's unused pages (for an idle worker).
+    public func releaseMemory() {
+        if let handle = db.handle { sqlite3_db_release_memory(handle) }
+    }
 
     /// Checkpoints (`checkpoint()`) if the WAL holds anything and no transaction is open.
     public func checkpointIfPending() throws {

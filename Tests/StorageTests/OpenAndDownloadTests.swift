@@ -45,6 +45,24 @@ final class OpenAndDownloadTests: XCTestCase {
         XCTAssertNoThrow(try Collection.validateUpload(atPath: path))
     }
 
+    func testOpenSetsTheCacheAndCheckpointPointAndIdleCheckpointEmptiesTheWal() throws {
+        let col = try Collection.open(atPath: path)
+        defer { col.close() }
+        XCTAssertEqual(try col.db.scalar("PRAGMA cache_size"), .integer(-Int64(Collection.pageCacheKiB)))
+        XCTAssertEqual(try col.db.scalar("PRAGMA wal_autocheckpoint"), .integer(Int64(Collection.walAutocheckpointPages)))
+        try col.db.run("INSERT INTO tags VALUES ('x', 0, 1, NULL)")
+        XCTAssertGreaterThan(walSize(), 0)
+        try col.db.begin()
+        try col.checkpointIfPending()
+        XCTAssertGreaterThan(walSize(), 0, "not inside a transaction")
+        try col.db.rollback()
+        col.releaseMemory()
+        try col.checkpointIfPending()
+        XCTAssertEqual(walSize(), 0)
+        XCTAssertEqual(try mainFileCol().count, 2)
+        XCTAssertEqual(try col.db.scalar("SELECT count() FROM tags WHERE tag = 'x'"), .integer(1))
+    }
+
     func testPrepareForDownloadFailsInsideTransaction() throws {
         let col = try Collection.open(atPath: path)
         defer { col.close() }

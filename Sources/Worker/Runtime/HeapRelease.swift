@@ -22,11 +22,14 @@ final class HeapRelease: Sendable {
     private let trim: @Sendable () -> Void
 
     /// `trim` gives the memory back; tests pass their own to count the decisions.
-    init(trim: @escaping @Sendable () -> Void = {
-        ZstdContexts.releaseAll()
-        _ = cshim_release_free_heap(HeapRelease.minimumFreeBytes)
-    }) {
+    init(trim: @escaping @Sendable () -> Void = HeapRelease.returnFreeHeap) {
         self.trim = trim
+    }
+
+    /// Frees the kept zstd contexts, then returns the free heap to the kernel.
+    static func returnFreeHeap() {
+        ZstdContexts.releaseAll()
+        _ = cshim_release_free_heap(minimumFreeBytes)
     }
 
     /// Notes a finished request and how many bytes it moved.

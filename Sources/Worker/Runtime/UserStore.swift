@@ -42,6 +42,13 @@ final class UserStore: @unchecked Sendable {
         try? collection?.checkpointIfPending()
     }
 
+    /// Gives the collection's page cache back (an idle worker's memory goes back to the kernel).
+    func releaseMemory() {
+        lock.lock()
+        defer { lock.unlock() }
+        collection?.releaseMemory()
+    }
+
     func close() {
         lock.lock()
         defer { lock.unlock() }

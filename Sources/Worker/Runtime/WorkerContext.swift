@@ -15,7 +15,7 @@ final class WorkerContext: Sendable {
     let sessions: SyncSessions
     let media: MediaService
     let counters = Mutex(WorkerStats())
-    let heap = HeapRelease()
+    let heap: HeapRelease
 
     init(hello: WorkerHello, log: Log) {
         user = hello.user
@@ -27,6 +27,10 @@ final class WorkerContext: Sendable {
         store = UserStore(folder: hello.folder)
         sessions = SyncSessions()
         media = MediaService(folder: hello.folder)
+        heap = HeapRelease { [store] in
+            store.releaseMemory()
+            HeapRelease.returnFreeHeap()
+        }
     }
 
     /// 3 × MAX_SYNC_PAYLOAD_MEGS MiB, the official limit on a decompressed body.
