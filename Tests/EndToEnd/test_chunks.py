@@ -86,3 +86,33 @@ def test_a_large_push_is_checkpointed_when_the_worker_is_idle(make_server, clien
     helpers.wait_until(lambda: wal.exists() and wal.stat().st_size == 0, timeout=15,
                        msg="the idle worker checkpointed the WAL")
     assert helpers.meta(srv.port, srv.hkey("alice")).json()["usn"] >= 1
+
+
+def test_a_client_chunk_that_cannot_be_stored_after_its_answer_fails_the_next_step(make_server, clients):
+    """A chunk that is not the last is answered before it is stored (so storing overlaps the client's
+    next chunk); a problem found while storing rolls the session back and the next step says why."""
+    srv = make_server(["alice:pw"])
+    a = clients("a")
+    helpers.add_basic_notes(a.col, 5)
+    a.login(srv, "alice")
+    a.sync()
+    a.upload()
+    key, port = srv.hkey("alice"), srv.port
+    before = helpers.meta(port, key).json()
+    assert v11(port, "start", {"minUsn": before["usn"], "lnewer": True}, key, "d1").status == 200
+    good = [[1_700_000_000_001, "gA", a.col.models.by_name("Basic")["id"], 1_700_000_000, -1, "", "f\x1fb", "", "", 0, ""]]
+    assert v11(port, "applyChunk", {"chunk": {"done": False, "notes": good}}, key, "d1").status == 200
+    orphan = [[1_700_000_000_002, "gB", 424242, 1_700_000_000, -1, "", "f\x1fb", "", "", 0, ""]]   # no such notetype
+    assert v11(port, "applyChunk", {"chunk": {"done": False, "notes": orphan}}, key, "d1").status == 200
+    r = v11(port, "applyChunk", {"chunk": {"done": True}}, key, "d1")
+    helpers.assert_plain_error(r, 400)
+    assert "424242" in r.text, r.text
+    helpers.assert_plain_error(v11(port, "sanityCheck2", {"client": [[0, 0, 0], 0, 0, 0, 0, 0, 0, 0]}, key, "d1"), 409)
+    after = helpers.meta(port, key).json()
+    assert (after["usn"], after["mod"]) == (before["usn"], before["mod"]), "nothing of the session was kept"
+    b = clients("b")
+    b.login(srv, "alice")
+    b.sync()
+    b.download()
+    assert b.count("notes") == 5
+    assert b.col.db.scalar("select count() from notes where id = 1700000000001") == 0

@@ -15,24 +15,22 @@ enum NormalSyncHandlers {
     /// keeps a chunk of large notes smaller than the reference's.
     static let chunkObjects = 1000
     static let chunkBytes = 2 << 20
-    /// More objects than this in one client chunk is refused (official clients send ≤ 252).
-    static let maxObjectsPerClientChunk = 10_000
     /// More ids than this in one `applyGraves` is refused (official clients send ≤ 250).
     static let maxGravesPerRequest = 100_000
 
     static func handle(_ method: SyncMethod, _ exchange: SyncExchange, context: WorkerContext) throws {
         let body = try exchange.readBody(limit: RequestLimits.bodyLimit(method, payloadLimit: context.maxDecompressedBytes))
         let skey = exchange.header.sessionKey
-        let reply: [UInt8]
+        let reply: [UInt8]?
         switch method {
         case .start:
             reply = try start(body, skey: skey, context: context)
         case .applyGraves, .applyChanges, .chunk, .applyChunk, .sanityCheck2, .finish:
-            reply = try step(method, body, skey: skey, context: context)
+            reply = try step(method, body, skey: skey, context: context) { try exchange.respond(payload: $0) }
         default:
             throw HTTPError(400, "sync method \(method.rawValue) is not a normal-sync step")
         }
-        try exchange.respond(payload: reply)
+        if let reply { try exchange.respond(payload: reply) }
     }
 
     static func nowSecs() -> Int64 { WallClock.nowMillis() / 1000 }
@@ -84,7 +82,9 @@ enum NormalSyncHandlers {
 
     // MARK: steps inside a session
 
-    static func step(_ method: SyncMethod, _ body: [UInt8], skey: String, context: WorkerContext) throws -> [UInt8] {
+    /// The reply, or nil when the step answered early through `answer` (`ClientChunks`).
+    static func step(_ method: SyncMethod, _ body: [UInt8], skey: String, context: WorkerContext,
+                     answer: ([UInt8]) throws -> Void) throws -> [UInt8]? {
         let sessions = context.sessions
         let what = method.rawValue
         guard !skey.isEmpty else { throw HTTPError(400, "\(what): missing sync session key (s)") }
@@ -92,9 +92,7 @@ enum NormalSyncHandlers {
             var session = try sessions.requireLocked(collection, skey: skey, now: WallClock.monotonic(), log: context.log)
             let store = SyncStore(collection)
             do {
-                if session.rolledBack {
-                    throw SyncDataError("the session was rolled back after a failed sanity check")
-                }
+                if let reason = session.rollbackReason { throw SyncDataError(reason) }
                 let out: [UInt8]
                 switch method {
                 case .applyGraves: out = try applyGraves(body, store, session)
@@ -104,12 +102,20 @@ enum NormalSyncHandlers {
                     var ids = session.chunkIds
                     session.chunkIds = nil
                     out = try chunk(body, store, session, &ids, sessions)
-                case .applyChunk: out = try applyChunk(body, store, session, sessions)
+                case .applyChunk:
+                    let chunk = try ClientChunks.decode(body)
+                    guard chunk.done else {
+                        sessions.updateLocked { $0.lastActivity = WallClock.monotonic() }
+                        try ClientChunks.answerThenStore(chunk, store, session, sessions, log: context.log, answer: answer)
+                        return nil
+                    }
+                    try ClientChunks.store(chunk, store, session, sessions)
+                    out = ClientChunks.reply
                 case .sanityCheck2:
                     let (reply, ok) = try sanityCheck(body, store, session, log: context.log)
                     sessions.updateLocked {
                         $0.lastActivity = WallClock.monotonic()
-                        if !ok { $0.rolledBack = true }
+                        if !ok { $0.rollbackReason = "the session was rolled back after a failed sanity check" }
                     }
                     return reply
                 case .finish:
@@ -290,37 +296,6 @@ enum NormalSyncHandlers {
         let done = taken.done && unsent == ChunkableIds(revlog: [], cards: [], notes: [])
         sessions.updateLocked { $0.chunkIds = pending }
         return Array((done ? #"{"done":true"# : #"{"done":false"#).utf8) + rows + [UInt8(ascii: "}")]
-    }
-
-    static func applyChunk(_ body: [UInt8], _ store: SyncStore, _ session: SyncSessions.Session,
-                           _ sessions: SyncSessions) throws -> [UInt8] {
-        let root = try SyncWire.object(try SyncWire.parse(body, "applyChunk"), "applyChunk")
-        let chunk = try SyncWire.object(root["chunk"], "applyChunk.chunk")
-        var done = false
-        if let d = chunk["done"], !d.isNull { done = try SyncWire.bool(d, "chunk.done") }
-        let revlog = try SyncWire.optionalArray(chunk["revlog"], "chunk.revlog")
-        let cards = try SyncWire.optionalArray(chunk["cards"], "chunk.cards")
-        let notes = try SyncWire.optionalArray(chunk["notes"], "chunk.notes")
-        let total = revlog.count + cards.count + notes.count
-        guard total <= maxObjectsPerClientChunk else {
-            throw SyncDataError("applyChunk: \(total) objects in one chunk (at most \(maxObjectsPerClientChunk))")
-        }
-        // Decode everything first, so a bad row fails before anything is written.
-        let revlogRows = try revlog.enumerated().map { try SyncWire.revlog($1, "chunk.revlog[\($0)]") }
-        let cardRows = try cards.enumerated().map { try SyncWire.card($1, "chunk.cards[\($0)]") }
-        let noteRows = try notes.enumerated().map { try SyncWire.note($1, "chunk.notes[\($0)]") }
-        let usn = session.serverUsn, clientUsn = session.clientUsn
-        for r in revlogRows { try store.mergeRevlog(r, usn: usn) }
-        for c in cardRows { try store.mergeCard(c, clientUsn: clientUsn, usn: usn) }
-        for n in noteRows { try store.mergeNote(n, clientUsn: clientUsn, usn: usn) }
-        if done {
-            let orphans = try store.orphanedCards(usn: usn)
-            if !orphans.isEmpty {
-                throw SyncDataError("cards refer to notes that do not exist: \(orphans.map(String.init).joined(separator: ", "))")
-            }
-            sessions.updateLocked { $0.clientChunksDone = true }
-        }
-        return Array("null".utf8)
     }
 
     // MARK: sanity

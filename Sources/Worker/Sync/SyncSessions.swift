@@ -22,9 +22,10 @@ final class SyncSessions: Sendable {
         var clientChunksDone = false
         /// Monotonic seconds of the last request of this session.
         var lastActivity: Double
-        /// Set by a failed sanity check: the transaction is rolled back and the next step of
-        /// this session fails (400), as with the reference.
-        var rolledBack = false
+        /// Set when the transaction was rolled back by a failed sanity check (as with the
+        /// reference) or a client chunk that could not be stored after it was answered
+        /// (`ClientChunks`): the next step of this session fails (400) with this reason.
+        var rollbackReason: String?
     }
 
     /// An abandoned session is rolled back after this much inactivity (checked on the next request).
@@ -80,7 +81,7 @@ final class SyncSessions: Sendable {
         if let current = state.withLock({ $0 }) {
             if now - current.lastActivity > Self.inactivitySeconds {
                 dropLocked(collection, reason: "inactivity timeout", log: log)
-            } else if !current.rolledBack && !collection.db.inTransaction {
+            } else if current.rollbackReason == nil && !collection.db.inTransaction {
                 dropLocked(collection, reason: "transaction lost", log: log)
             }
         }
