@@ -77,6 +77,12 @@ def test_metrics_after_real_syncs(metrics_server, clients):
     media_sync(alice)
     assert helpers.v11(srv.port, "hostKey", {"u": "bob", "p": "wrong"}).status == 403
 
+    # A worker reports the requests of a connection it keeps when the connection goes back.
+    def reported() -> bool:
+        s = samples(scrape(srv.metrics_port))
+        return (s.get('anki_sync_media_files_total{direction="upload"}', 0) >= 1
+                and s.get('anki_sync_requests_total{method="finish",status="200"}', 0) >= 1)
+    helpers.wait_until(reported, msg="the requests of held connections reported")
     text = scrape(srv.metrics_port)
     s = samples(text)
     assert s['anki_sync_requests_total{method="finish",status="200"}'] >= 1

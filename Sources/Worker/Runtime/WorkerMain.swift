@@ -234,14 +234,21 @@ final class WorkerLoop: Sendable {
         let reader = RequestReader(connection: SocketConnection(fd: fd), prefix: prefix)
         var served = 0
         var outcome: RequestDispatcher.Outcome
+        // Reports go up together when the connection goes back (or every `reportBatch`
+        // requests): a report per request woke the supervisor once per request of a sync.
+        var reports: [RequestReport] = []
+        func sendReports() {
+            for r in reports { report(.requestDone(r), what: "request report") }
+            reports.removeAll(keepingCapacity: true)
+        }
         repeat {
-            outcome = dispatcher.serve(reader, connectionID: id, held: served > 0) {
-                self.report(.requestDone($0), what: "request report")
-            }
+            outcome = dispatcher.serve(reader, connectionID: id, held: served > 0) { reports.append($0) }
             served += 1
+            if reports.count >= Self.reportBatch { sendReports() }
             // Bytes already read past the answer (a pipelining client) go back with the connection.
             guard case .keepAlive(let leftover) = outcome, leftover.isEmpty else { break }
         } while followUp.await(fd: fd, holdMillis: context.limits.workerHoldMillis, giveWay: { self.shouldGiveWay })
+        sendReports()
         let stats = context.counters.withLock { s -> WorkerStats in
             s.requestsServed += served
             s.lastRequestMillis = WallClock.nowMillis()
@@ -265,6 +272,9 @@ final class WorkerLoop: Sendable {
         close(fd)
         if !handedBack { reportClosed(id) }
     }
+
+    /// Request reports of a held connection sent in one go at most this many at a time.
+    static let reportBatch = 32
 
     /// A held connection goes back at once when other requests wait for a thread, when a restart
     /// waits (`releaseHeld`: this worker is about to be replaced) or when the worker stops.
