@@ -4,6 +4,7 @@ written, so a chunk of large notes stays smaller than the reference's. Our serve
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -26,6 +27,17 @@ def add_big_notes(col, n: int):
         note["Back"] = os.urandom(BIG_FIELD // 2).hex()
         reqs.append(AddNoteRequest(note=note, deck_id=1))
     col.add_notes(reqs)
+
+
+def uploaded(make_server, clients, notes: int):
+    """A server whose user alice has a collection of `notes` notes, uploaded by device `a`."""
+    srv = make_server(["alice:pw"])
+    a = clients("a")
+    helpers.add_basic_notes(a.col, notes)
+    a.login(srv, "alice")
+    a.sync()
+    a.upload()
+    return srv, a
 
 
 def chunks_of_a_session(srv, key: str) -> list[tuple[int, dict]]:
@@ -74,12 +86,7 @@ def test_a_large_push_is_checkpointed_when_the_worker_is_idle(make_server, clien
     """A commit no longer pays for folding a large WAL into the file (SQLite's automatic checkpoint
     starts at 8,192 pages here); the worker does it once idle, so the WAL is emptied and the file a
     backup script copies holds the sync."""
-    srv = make_server(["alice:pw"])
-    a = clients("a")
-    helpers.add_basic_notes(a.col, 10)
-    a.login(srv, "alice")
-    a.sync()
-    a.upload()
+    srv, a = uploaded(make_server, clients, notes=10)
     helpers.add_basic_notes(a.col, 3000, prefix="bulk", seed=9)
     assert a.required() == "NO_CHANGES"
     wal = srv.base / "alice" / "collection.anki2-wal"
@@ -91,12 +98,7 @@ def test_a_large_push_is_checkpointed_when_the_worker_is_idle(make_server, clien
 def test_a_client_chunk_that_cannot_be_stored_after_its_answer_fails_the_next_step(make_server, clients):
     """A chunk that is not the last is answered before it is stored (so storing overlaps the client's
     next chunk); a problem found while storing rolls the session back and the next step says why."""
-    srv = make_server(["alice:pw"])
-    a = clients("a")
-    helpers.add_basic_notes(a.col, 5)
-    a.login(srv, "alice")
-    a.sync()
-    a.upload()
+    srv, a = uploaded(make_server, clients, notes=5)
     key, port = srv.hkey("alice"), srv.port
     before = helpers.meta(port, key).json()
     assert v11(port, "start", {"minUsn": before["usn"], "lnewer": True}, key, "d1").status == 200
@@ -116,3 +118,28 @@ def test_a_client_chunk_that_cannot_be_stored_after_its_answer_fails_the_next_st
     b.download()
     assert b.count("notes") == 5
     assert b.col.db.scalar("select count() from notes where id = 1700000000001") == 0
+
+
+def test_a_step_between_server_chunks_is_seen_by_the_next_chunk(make_server, clients):
+    """The next chunk is built while the client stores the last one; a different step in between
+    (not what clients do, but allowed) sends it back, so no object is lost, doubled or stale."""
+    srv, a = uploaded(make_server, clients, notes=1500)
+    key, port = srv.hkey("alice"), srv.port
+    m = helpers.meta(port, key).json()
+    assert v11(port, "start", {"minUsn": 0, "lnewer": False}, key, "p1").status == 200
+    assert v11(port, "applyChanges", {"changes": {"models": [], "decks": [[], []], "tags": []}}, key, "p1").status == 200
+    first = v11(port, "chunk", {"_pad": None}, key, "p1").json()
+    assert not first["done"]
+    seen = {n[0] for n in first["notes"]}
+    nid, guid, mid = next(r for r in a.col.db.all("select id, guid, mid from notes order by id desc") if r[0] not in seen)
+    edited = [nid, guid, mid, int(time.time()) + 100, -1, "", "edited between chunks\x1fback", "", "", 0, ""]
+    assert v11(port, "applyChunk", {"chunk": {"done": False, "notes": [edited]}}, key, "p1").status == 200
+    chunks = [first]
+    while not chunks[-1]["done"]:
+        chunks.append(v11(port, "chunk", {"_pad": None}, key, "p1").json())
+    notes = {n[0]: n for c in chunks for n in c.get("notes", [])}
+    assert sum(len(c.get("notes", [])) for c in chunks) == len(notes) == a.count("notes"), "every note once"
+    assert sum(len(c.get("cards", [])) for c in chunks) == a.count("cards"), "every card once"
+    assert notes[nid][6] == "edited between chunks\x1fback"
+    assert v11(port, "abort", {}, key, "p1").status == 200
+    assert helpers.meta(port, key).json()["usn"] == m["usn"]

@@ -9,12 +9,6 @@ import Storage
 /// that fails drops the session (rollback) and answers 400 when the client's data is at fault
 /// (500 with an error id for a server fault); the stored file is then as before `start`. Request bodies are read before the lock is taken and replies sent after it is released.
 enum NormalSyncHandlers {
-    /// Objects per server chunk, and the JSON size after which a chunk takes no more rows (the
-    /// rest wait for the next one). The reference sends 250 objects whatever their size; four
-    /// times as many means a quarter of the round trips for a large pull, and the byte budget
-    /// keeps a chunk of large notes smaller than the reference's.
-    static let chunkObjects = 1000
-    static let chunkBytes = 2 << 20
     /// More ids than this in one `applyGraves` is refused (official clients send ≤ 250).
     static let maxGravesPerRequest = 100_000
 
@@ -89,19 +83,18 @@ enum NormalSyncHandlers {
         let what = method.rawValue
         guard !skey.isEmpty else { throw HTTPError(400, "\(what): missing sync session key (s)") }
         return try context.store.withCollection { collection in
-            var session = try sessions.requireLocked(collection, skey: skey, now: WallClock.monotonic(), log: context.log)
+            let session = try sessions.requireLocked(collection, skey: skey, now: WallClock.monotonic(), log: context.log)
             let store = SyncStore(collection)
             do {
                 if let reason = session.rollbackReason { throw SyncDataError(reason) }
+                if method != .chunk { ServerChunks.discardPrepared(sessions) }
                 let out: [UInt8]
                 switch method {
                 case .applyGraves: out = try applyGraves(body, store, session)
                 case .applyChanges: out = try applyChanges(body, store, session)
                 case .chunk:
-                    // Handed over as the only reference, so taking ids does not copy the arrays.
-                    var ids = session.chunkIds
-                    session.chunkIds = nil
-                    out = try chunk(body, store, session, &ids, sessions)
+                    guard let reply = try ServerChunks.serve(body, store, session, sessions, answer: answer) else { return nil }
+                    out = reply
                 case .applyChunk:
                     let chunk = try ClientChunks.decode(body)
                     guard chunk.done else {
@@ -242,60 +235,6 @@ enum NormalSyncHandlers {
             try store.replaceConfig(entries, usn: usn, mtimeSecs: now)
         }
         return JSON.serialize(.object(reply))
-    }
-
-    // MARK: chunks
-
-    /// `pending`: the session's remaining ids (nil before the first chunk).
-    static func chunk(_ body: [UInt8], _ store: SyncStore, _ session: SyncSessions.Session,
-                      _ pending: inout ChunkableIds?, _ sessions: SyncSessions) throws -> [UInt8] {
-        try SyncWire.emptyInput(body, "chunk")
-        sessions.updateLocked { $0.chunkIds = nil }
-        if pending == nil { pending = try store.chunkableIds(minUsn: session.clientUsn) }
-        let taken = pending!.take(limit: chunkObjects)
-        var rows: [UInt8] = []
-        rows.reserveCapacity(min(chunkBytes, 256 * 1024))
-        var unsent = ChunkableIds(revlog: [], cards: [], notes: [])
-        /// Writes `"key":[rows]`; once the byte budget is spent the remaining ids wait in `unsent`.
-        func section(_ key: String, _ ids: [Int64], _ back: WritableKeyPath<ChunkableIds, [Int64]>,
-                     _ write: (Int64) throws -> Void) throws {
-            guard !ids.isEmpty else { return }
-            guard rows.count < chunkBytes else {
-                unsent[keyPath: back] = ids
-                return
-            }
-            rows += Array(",\"\(key)\":[".utf8)
-            for (i, id) in ids.enumerated() {
-                if i > 0 {
-                    guard rows.count < chunkBytes else {
-                        unsent[keyPath: back] = Array(ids[i...])
-                        break
-                    }
-                    rows.append(UInt8(ascii: ","))
-                }
-                try write(id)
-            }
-            rows.append(UInt8(ascii: "]"))
-        }
-        try section("revlog", taken.revlog, \.revlog) { id in
-            guard let row = try store.revlog(id) else { throw SyncDataError("revlog \(id) vanished during the sync") }
-            SyncWire.writeRevlog(row, into: &rows)
-        }
-        try section("cards", taken.cards, \.cards) { id in
-            guard let row = try store.card(id) else { throw SyncDataError("card \(id) vanished during the sync") }
-            SyncWire.writeCard(row, into: &rows)
-        }
-        try section("notes", taken.notes, \.notes) { id in
-            guard let row = try store.note(id) else { throw SyncDataError("note \(id) vanished during the sync") }
-            SyncWire.writeNote(row, into: &rows)
-        }
-        // What did not fit goes back in order (ids are taken from the end).
-        pending!.revlog += unsent.revlog.reversed()
-        pending!.cards += unsent.cards.reversed()
-        pending!.notes += unsent.notes.reversed()
-        let done = taken.done && unsent == ChunkableIds(revlog: [], cards: [], notes: [])
-        sessions.updateLocked { $0.chunkIds = pending }
-        return Array((done ? #"{"done":true"# : #"{"done":false"#).utf8) + rows + [UInt8(ascii: "}")]
     }
 
     // MARK: sanity

@@ -18,6 +18,8 @@ final class SyncSessions: Sendable {
         var clientIsNewer: Bool
         /// Snapshot taken at the first `chunk`.
         var chunkIds: ChunkableIds?
+        /// The next server chunk, built while the client stored the last one (`ServerChunks`).
+        var preparedChunk: ServerChunks.Built?
         /// Set once the client sent its last chunk.
         var clientChunksDone = false
         /// Monotonic seconds of the last request of this session.
