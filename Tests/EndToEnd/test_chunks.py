@@ -128,12 +128,18 @@ def test_a_step_between_server_chunks_is_seen_by_the_next_chunk(make_server, cli
     m = helpers.meta(port, key).json()
     assert v11(port, "start", {"minUsn": 0, "lnewer": False}, key, "p1").status == 200
     assert v11(port, "applyChanges", {"changes": {"models": [], "decks": [[], []], "tags": []}}, key, "p1").status == 200
+
+    def edit(nid: int, guid: str, mid: int, text: str):
+        row = [nid, guid, mid, int(time.time()) + 100, -1, "", text, "", "", 0, ""]
+        assert v11(port, "applyChunk", {"chunk": {"done": False, "notes": [row]}}, key, "p1").status == 200
+
+    newest = a.col.db.first("select id, guid, mid from notes order by id desc")
+    edit(*newest, "edited before the first chunk\x1fback")     # the first chunk was built already
     first = v11(port, "chunk", {"_pad": None}, key, "p1").json()
     assert not first["done"]
     seen = {n[0] for n in first["notes"]}
     nid, guid, mid = next(r for r in a.col.db.all("select id, guid, mid from notes order by id desc") if r[0] not in seen)
-    edited = [nid, guid, mid, int(time.time()) + 100, -1, "", "edited between chunks\x1fback", "", "", 0, ""]
-    assert v11(port, "applyChunk", {"chunk": {"done": False, "notes": [edited]}}, key, "p1").status == 200
+    edit(nid, guid, mid, "edited between chunks\x1fback")
     chunks = [first]
     while not chunks[-1]["done"]:
         chunks.append(v11(port, "chunk", {"_pad": None}, key, "p1").json())
@@ -141,5 +147,6 @@ def test_a_step_between_server_chunks_is_seen_by_the_next_chunk(make_server, cli
     assert sum(len(c.get("notes", [])) for c in chunks) == len(notes) == a.count("notes"), "every note once"
     assert sum(len(c.get("cards", [])) for c in chunks) == a.count("cards"), "every card once"
     assert notes[nid][6] == "edited between chunks\x1fback"
+    assert notes[newest[0]][6] == "edited before the first chunk\x1fback"
     assert v11(port, "abort", {}, key, "p1").status == 200
     assert helpers.meta(port, key).json()["usn"] == m["usn"]

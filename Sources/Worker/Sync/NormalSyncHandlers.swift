@@ -91,7 +91,12 @@ enum NormalSyncHandlers {
                 let out: [UInt8]
                 switch method {
                 case .applyGraves: out = try applyGraves(body, store, session)
-                case .applyChanges: out = try applyChanges(body, store, session)
+                case .applyChanges:
+                    // The first server chunk is built while the client applies these changes.
+                    try answer(try applyChanges(body, store, session))
+                    sessions.updateLocked { $0.lastActivity = WallClock.monotonic() }
+                    ServerChunks.prepareFirst(store, session, sessions)
+                    return nil
                 case .chunk:
                     guard let reply = try ServerChunks.serve(body, store, session, sessions, answer: answer) else { return nil }
                     out = reply

@@ -10,8 +10,9 @@ import Storage
 ///
 /// After answering a chunk that is not the last, the next one is built at once — under the
 /// collection lock, while the client stores the one it got — and kept in the session, so the
-/// next `chunk` is answered without waiting. Any other step first gives the prepared chunk's ids
-/// back, so what it changes is read afresh.
+/// next `chunk` is answered without waiting; the first is built after `applyChanges` is
+/// answered. Any other step first gives the prepared chunk's ids back, so what it changes is
+/// read afresh.
 enum ServerChunks {
     static let maxObjects = 1000
     static let maxBytes = 2 << 20
@@ -21,6 +22,20 @@ enum ServerChunks {
         var reply: [UInt8]
         var sent: ChunkableIds
         var done: Bool
+        /// Built before the session's first `chunk` (after `applyChanges`), with the ids taken then.
+        var first = false
+    }
+
+    /// After `applyChanges`: takes the session's chunk ids and builds the first chunk.
+    static func prepareFirst(_ store: SyncStore, _ session: SyncSessions.Session, _ sessions: SyncSessions) {
+        guard session.chunkIds == nil, session.preparedChunk == nil,
+              var pending = try? store.chunkableIds(minUsn: session.clientUsn),
+              var first = try? build(store, &pending) else { return }
+        first.first = true
+        sessions.updateLocked {
+            $0.chunkIds = pending
+            $0.preparedChunk = first
+        }
     }
 
     /// Serves `chunk`: the reply, or nil when it was answered early through `answer`.
@@ -53,12 +68,14 @@ enum ServerChunks {
         return nil
     }
 
-    /// Gives the ids of a prepared, unsent chunk back to the session's pending ids.
+    /// Gives the ids of a prepared, unsent chunk back to the session's pending ids (or, for a
+    /// first chunk, drops the ids taken with it: the first `chunk` takes them afresh).
     static func discardPrepared(_ sessions: SyncSessions) {
         sessions.updateLocked { s in
             guard let prepared = s.preparedChunk else { return }
             s.preparedChunk = nil
-            s.chunkIds = (s.chunkIds ?? ChunkableIds(revlog: [], cards: [], notes: [])).returning(prepared.sent)
+            s.chunkIds = prepared.first ? nil
+                : (s.chunkIds ?? ChunkableIds(revlog: [], cards: [], notes: [])).returning(prepared.sent)
         }
     }
 
