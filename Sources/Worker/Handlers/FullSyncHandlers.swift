@@ -58,6 +58,9 @@ enum FullSyncHandlers {
         }
         close(fd)
         fdOpen = false
+        // The body's buffers (the zstd window above all) go back before the integrity check
+        // fills its page cache: they would add to the upload's peak memory.
+        HeapRelease.returnFreeHeap()
         if exchange.isLegacy {
             // Legacy clients send schema 11: upgrade the temporary file, then validate as usual.
             do { try LegacyFullSync.upgradeUpload(atPath: tempPath) } catch {
