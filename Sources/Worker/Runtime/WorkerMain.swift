@@ -245,6 +245,9 @@ final class WorkerLoop: Sendable {
             outcome = dispatcher.serve(reader, connectionID: id, held: served > 0) { reports.append($0) }
             served += 1
             if reports.count >= Self.reportBatch { sendReports() }
+            // A large request's buffers go back before the connection is held for the next one,
+            // if nothing else runs (as when the connection goes back).
+            if inFlight.load(ordering: .relaxed) == 1 { releaseIdleMemory() }
             // Bytes already read past the answer (a pipelining client) go back with the connection.
             guard case .keepAlive(let leftover) = outcome, leftover.isEmpty else { break }
         } while followUp.await(fd: fd, holdMillis: context.limits.workerHoldMillis, giveWay: { self.shouldGiveWay })
