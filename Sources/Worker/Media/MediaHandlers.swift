@@ -138,11 +138,8 @@ enum MediaUpload {
             try exchange.respond(json: "{\"err\":\(MediaHandlers.jsonString(refusal))}")
             return
         }
-        // 3. One transaction; the files move into place once the reply is out.
+        // 3. One transaction; then the files move into place.
         let usn = try media.apply(upload)
-        defer {
-            if let failure = media.finishMoves() { context.log.error("media upload not finished", ["user": .string(context.user), "reason": .string(failure)]) }
-        }
         context.log.info("media upload applied", ["user": .string(context.user), "entries": .of(staged.count), "bytes": .of(written), "usn": .of(usn)])
         exchange.mediaFiles = staged.count
         try MediaHandlers.respond(exchange, data: "[\(staged.count),\(usn)]")

@@ -34,16 +34,6 @@ final class MediaService: Sendable {
     private struct State {
         var db: MediaDatabase?
         var nextTemporary = 0
-        /// The moves of the last commit, when not made yet (see `apply`).
-        var owed: Owed?
-    }
-
-    /// A committed upload's files, still to be moved into `media/`.
-    private struct Owed {
-        var staged: [StagedChange]
-        var outcomes: [MediaDatabase.Outcome]
-        var lastUsn: Int64
-        var generation: Int
     }
 
     /// The moves of every commit up to `doneThrough` are complete in this database `generation`
@@ -75,9 +65,7 @@ final class MediaService: Sendable {
         try state.withLock { state in try body(try open(&state)) }
     }
 
-    /// The database, after any moves still owed (so no one sees a commit without its files).
     private func open(_ state: inout State) throws -> MediaDatabase {
-        if let failure = settle(&state) { throw InternalError(failure) }
         if let db = state.db { return db }
         try Self.makeFolder(mediaFolder)
         try Self.makeFolder(stagingFolder)
@@ -94,7 +82,6 @@ final class MediaService: Sendable {
     /// as a whole (restore); the next use opens the database again and runs recovery.
     func exclusive<T: Sendable>(_ body: () throws -> T) throws -> T {
         try state.withLock { state in
-            _ = settle(&state)          // a failure leaves rows; recovery at the next open retries
             state.db?.close()
             state.db = nil
             moves.withLock { $0 = MoveProgress(generation: $0.generation + 1) }
@@ -104,7 +91,6 @@ final class MediaService: Sendable {
 
     func close() {
         state.withLock { state in
-            _ = settle(&state)
             state.db?.close()
             state.db = nil
         }
@@ -147,10 +133,9 @@ final class MediaService: Sendable {
         var durable: MoveProgress?
     }
 
-    /// Applies checked changes in one transaction; returns the usn after it. The files are moved
-    /// into `media/` by `finishMoves` (called once the reply is out, so the client prepares its next
-    /// batch meanwhile), or else first thing by whoever takes the lock next. Staged files are
-    /// consumed (moved or removed) whatever happens.
+    /// Applies checked changes in one transaction and moves their files into `media/` (before the
+    /// reply: whoever reads `media/` after it finds them); returns the usn after it. Staged files
+    /// are consumed (moved or removed) whatever happens.
     func apply(_ upload: StagedUpload) throws -> Int64 {
         let staged = upload.changes
         var committed = false
@@ -165,26 +150,21 @@ final class MediaService: Sendable {
                 try db.addPendingMoves(Self.moves(of: staged, outcomes))
             }
             committed = true
-            state.owed = Owed(staged: staged, outcomes: result.outcomes, lastUsn: result.lastUsn, generation: generation)
+            try moveIntoPlace(staged, result.outcomes, lastUsn: result.lastUsn, generation: generation)
             return result.lastUsn
         }
     }
 
-    /// Makes the moves the last commit owes, if still owed; returns what failed, if anything.
-    func finishMoves() -> String? {
-        state.withLock { state in settle(&state) }
-    }
-
-    private func settle(_ state: inout State) -> String? {
-        guard let owed = state.owed else { return nil }
-        state.owed = nil
+    /// The moves a commit owes. On failure the rows and staged files stay for the next start.
+    private func moveIntoPlace(_ staged: [StagedChange], _ outcomes: [MediaDatabase.Outcome],
+                               lastUsn: Int64, generation: Int) throws {
         var failures: [String] = []
-        var moved = [Bool](repeating: false, count: owed.staged.count)
-        for (i, outcome) in owed.outcomes.enumerated() {           // upload order: a name may appear twice
-            let name = owed.staged[i].change.name
+        var moved = [Bool](repeating: false, count: staged.count)
+        for (i, outcome) in outcomes.enumerated() {           // upload order: a name may appear twice
+            let name = staged[i].change.name
             switch outcome {
             case .added, .replaced:
-                if let from = owed.staged[i].stagedPath, rename(from, "\(mediaFolder)/\(name)") == 0 {
+                if let from = staged[i].stagedPath, rename(from, "\(mediaFolder)/\(name)") == 0 {
                     moved[i] = true
                 } else {
                     failures.append("\(name): \(String(cString: strerror(errno)))")
@@ -199,14 +179,12 @@ final class MediaService: Sendable {
         }
         moves.withLock { progress in
             if !failures.isEmpty { progress.stuck = true }
-            if !progress.stuck && progress.generation == owed.generation { progress.doneThrough = owed.lastUsn }
+            if !progress.stuck && progress.generation == generation { progress.doneThrough = lastUsn }
         }
         guard failures.isEmpty else {
-            // Their rows and staged files stay; the next worker start completes the moves.
-            return "media files could not be moved into place: \(failures.joined(separator: "; "))"
+            throw InternalError("media files could not be moved into place: \(failures.joined(separator: "; "))")
         }
-        for (i, change) in owed.staged.enumerated() where !moved[i] { if let p = change.stagedPath { unlink(p) } }
-        return nil
+        for (i, change) in staged.enumerated() where !moved[i] { if let p = change.stagedPath { unlink(p) } }
     }
 
     /// The rows recording the file moves a commit owes (staged file names, "" for a deletion).
