@@ -117,6 +117,34 @@ final class MediaDatabaseTests: XCTestCase {
         XCTAssertEqual(try db.meta().liveFiles, 1)
     }
 
+    func testPendingMovesCommitWithTheirRecordsAndAreDroppedUpToAUsn() throws {
+        let dir = try makeTempDir(self)
+        let db = try MediaDatabase.open(atPath: dir + "/media.db")
+        XCTAssertEqual(try db.pendingMoves(), [])
+        _ = try db.apply([add("a", "x"), add("b", "y")], now: 1) { _ in
+            try db.addPendingMoves([.init(usn: 1, staged: "s-1"), .init(usn: 2, staged: "")])
+        }
+        struct Boom: Error {}
+        XCTAssertThrowsError(try db.apply([add("c", "z")], now: 2) { _ in
+            try db.addPendingMoves([.init(usn: 3, staged: "s-3")])
+            throw Boom()
+        })
+        XCTAssertEqual(try db.pendingMoves(), [.init(usn: 1, staged: "s-1"), .init(usn: 2, staged: "")], "rolled back with its records")
+        try db.dropPendingMoves(through: 1)
+        XCTAssertEqual(try db.pendingMoves(), [.init(usn: 2, staged: "")])
+    }
+
+    func testPendingMovesTableIsAddedToAnOfficialDatabase() throws {
+        let dir = try makeTempDir(self)
+        let official = try SQLiteConnection(path: dir + "/media.db", create: true)
+        try official.execute(MediaDatabase.createSQL)
+        official.close()
+        let db = try MediaDatabase.open(atPath: dir + "/media.db")
+        try db.addPendingMoves([.init(usn: 7, staged: "s-7")])
+        XCTAssertEqual(try db.pendingMoves(), [.init(usn: 7, staged: "s-7")])
+        XCTAssertEqual(try db.connection.scalar("PRAGMA user_version")?.int64, 4, "the official version is kept")
+    }
+
     func testVersion3IsUpgradedKeepingTombstonesAndTheCounter() throws {
         let dir = try makeTempDir(self)
         let path = dir + "/media.db"

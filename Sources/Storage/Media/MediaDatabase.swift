@@ -109,8 +109,14 @@ public final class MediaDatabase {
         default:
             throw MediaDatabaseError.unknownVersion(version)
         }
+        try connection.execute(createMovesSQL)
         return db
     }
+
+    /// The server's own table beside the official layout (which ignores it): the file moves a
+    /// committed upload still owes, so the commit and its moves are one atomic step. Not part of
+    /// `user_version`; created on open, also in a folder the official server wrote.
+    static let createMovesSQL = "CREATE TABLE IF NOT EXISTS pending_moves (usn INTEGER PRIMARY KEY, staged TEXT NOT NULL)"
 
     static let createSQL = """
         CREATE TABLE media (
@@ -317,6 +323,49 @@ public final class MediaDatabase {
             try connection.run("""
                 UPDATE meta SET total_bytes = max(0, total_bytes - ?), total_nonempty_files = max(0, total_nonempty_files - 1)
                 """, [.integer(entry.size)])
+        }
+    }
+
+    // MARK: pending moves
+
+    /// One file move owed by a committed upload: the staged file (a name in the staging folder)
+    /// that becomes the content of the record with `usn`; "" for a deletion (the file is removed).
+    public struct PendingMove: Equatable, Sendable {
+        public var usn: Int64
+        public var staged: String
+
+        public init(usn: Int64, staged: String) {
+            (self.usn, self.staged) = (usn, staged)
+        }
+    }
+
+    /// Records moves; call inside the transaction that writes their records (`apply`'s `beforeCommit`).
+    public func addPendingMoves(_ moves: [PendingMove]) throws {
+        guard !moves.isEmpty else { return }
+        let insert = try connection.cachedStatement("INSERT OR REPLACE INTO pending_moves (usn, staged) VALUES (?, ?)")
+        defer { insert.reset() }
+        for move in moves {
+            insert.reset()
+            try insert.bind(1, move.usn)
+            try insert.bind(2, move.staged)
+            try insert.step()
+        }
+    }
+
+    /// Forgets the moves up to `usn` (they are done and durable).
+    public func dropPendingMoves(through usn: Int64) throws {
+        try withStatement("DELETE FROM pending_moves WHERE usn <= ?") { stmt in
+            try stmt.bind(1, usn)
+            _ = try stmt.step()
+        }
+    }
+
+    /// Every recorded move, in usn order.
+    public func pendingMoves() throws -> [PendingMove] {
+        try withStatement("SELECT usn, staged FROM pending_moves ORDER BY usn") { stmt in
+            var out: [PendingMove] = []
+            while try stmt.step() { out.append(PendingMove(usn: stmt.int64(0), staged: stmt.text(1))) }
+            return out
         }
     }
 

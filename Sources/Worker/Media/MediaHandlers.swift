@@ -98,6 +98,7 @@ enum MediaUpload {
         // batch); a larger one (it holds a big file) goes on to an unlinked temporary file.
         try media.ensureReady()
         var memory: [UInt8] = []
+        memory.reserveCapacity(inMemoryBodyLimit)        // no regrowth copies while the body arrives
         var fd: Int32 = -1
         defer { if fd >= 0 { close(fd) } }
         var written = 0
@@ -121,15 +122,16 @@ enum MediaUpload {
             throw HTTPError(400, "upload refused: request body: \(error)")
         }
         // 2. Check everything and stage the new files; nothing is applied yet.
-        let staged: [MediaService.StagedChange]
+        let upload: MediaService.StagedUpload
         do {
             let zip = try fd >= 0 ? ZipReader(fd: fd) : ZipReader(bytes: memory)
-            staged = try stage(zip, media: media)
+            upload = try stage(zip, media: media)
         } catch let error as ZipError {
             throw HTTPError(400, "upload refused: \(error.reason)")
         } catch let error as MediaUploadError {
             throw HTTPError(400, "upload refused: \(error.reason)")
         }
+        let staged = upload.changes
         if let refusal = Quota.refuseMedia(staged.map(\.change), context: context) {
             for s in staged { if let p = s.stagedPath { unlink(p) } }
             // No "data": the client shows "err" as the server's message (MEDIA.md 1.4).
@@ -137,7 +139,7 @@ enum MediaUpload {
             return
         }
         // 3. One transaction; then the files move into place.
-        let usn = try media.apply(staged)
+        let usn = try media.apply(upload)
         context.log.info("media upload applied", ["user": .string(context.user), "entries": .of(staged.count), "bytes": .of(written), "usn": .of(usn)])
         exchange.mediaFiles = staged.count
         try MediaHandlers.respond(exchange, data: "[\(staged.count),\(usn)]")
@@ -145,7 +147,7 @@ enum MediaUpload {
 
     /// Reads `_meta`, checks every entry and copies each new file out of the zip into a staging
     /// file while computing its SHA-1. On any failure the staged files are removed.
-    static func stage(_ archive: ZipReader, media: MediaService) throws -> [MediaService.StagedChange] {
+    static func stage(_ archive: ZipReader, media: MediaService) throws -> MediaService.StagedUpload {
         guard let metaEntry = archive.entry(named: "_meta") else { throw MediaUploadError("the zip has no _meta member") }
         var json: [UInt8] = []
         do {
@@ -200,12 +202,12 @@ enum MediaUpload {
                 staged[staged.count - 1].change = .addOrReplace(name: item.name, sha1: hasher.finalize(), size: Int64(size))
             }
             // Durable together, before the commit that lists them (see `MediaService.flushStaged`).
-            if staged.contains(where: { $0.stagedPath != nil }) { try media.flushStaged() }
+            let durable = staged.contains(where: { $0.stagedPath != nil }) ? try media.flushStaged() : nil
+            return .init(changes: staged, durable: durable)
         } catch {
             for s in staged { if let p = s.stagedPath { unlink(p) } }
             throw error
         }
-        return staged
     }
 
     static func writeAll(_ fd: Int32, _ chunk: UnsafeRawBufferPointer) throws {
@@ -236,23 +238,31 @@ enum MediaDownload {
         let opened: [OpenFile] = try media.withDatabase { db in
             var out: [OpenFile] = []
             var total: Int64 = 0
+            var missing: String?
             do {
-                for name in request.files {
-                    guard let entry = try db.liveEntry(named: name) else {
-                        throw HTTPError(409, "downloadFiles: \(MediaHandlers.jsonString(name)) is not a current file on the server")
+                // One read transaction for the whole list (not one, with its file locks, per name).
+                try db.connection.transaction {
+                    for name in request.files {
+                        guard let entry = try db.liveEntry(named: name) else {
+                            throw HTTPError(409, "downloadFiles: \(MediaHandlers.jsonString(name)) is not a current file on the server")
+                        }
+                        let fd = MediaFileOpen.regularFile("\(media.mediaFolder)/\(name)", log: context.log)
+                        if fd < 0 {
+                            let err = errno
+                            guard err == ENOENT else { throw InternalError("cannot open media file \(name): \(String(cString: strerror(err)))") }
+                            missing = name
+                            return
+                        }
+                        var st = stat()
+                        fstat(fd, &st)
+                        out.append(OpenFile(name: name, fd: fd, size: Int(st.st_size), crc: ChecksumCache.load(fd: fd, matching: st)))
+                        total += entry.size
+                        if total > Int64(MediaLimits.downloadTargetBytes) { break }
                     }
-                    let fd = MediaFileOpen.regularFile("\(media.mediaFolder)/\(name)", log: context.log)
-                    if fd < 0 {
-                        let err = errno
-                        guard err == ENOENT else { throw InternalError("cannot open media file \(name): \(String(cString: strerror(err)))") }
-                        try db.forgetMissing(named: name)
-                        throw HTTPError(409, "downloadFiles: \(MediaHandlers.jsonString(name)) is missing on the server's disk; its record was dropped")
-                    }
-                    var st = stat()
-                    fstat(fd, &st)
-                    out.append(OpenFile(name: name, fd: fd, size: Int(st.st_size), crc: ChecksumCache.load(fd: fd, matching: st)))
-                    total += entry.size
-                    if total > Int64(MediaLimits.downloadTargetBytes) { break }
+                }
+                if let missing {
+                    try db.forgetMissing(named: missing)
+                    throw HTTPError(409, "downloadFiles: \(MediaHandlers.jsonString(missing)) is missing on the server's disk; its record was dropped")
                 }
             } catch {
                 for o in out { close(o.fd) }
