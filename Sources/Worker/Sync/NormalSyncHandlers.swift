@@ -7,7 +7,10 @@ import Storage
 ///
 /// Every step runs under the user's collection lock, inside the session's one transaction. A step
 /// that fails drops the session (rollback) and answers 400 when the client's data is at fault
-/// (500 with an error id for a server fault); the stored file is then as before `start`. Request bodies are read before the lock is taken and replies sent after it is released.
+/// (500 with an error id for a server fault); the stored file is then as before `start`. Request
+/// bodies are read before the lock is taken. Replies are sent after it is released, except where
+/// work that follows the answer must run before the session's next step (`applyChanges`, `chunk`,
+/// `applyChunk`: see `ServerChunks` and `ClientChunks`).
 enum NormalSyncHandlers {
     /// More ids than this in one `applyGraves` is refused (official clients send ≤ 250).
     static let maxGravesPerRequest = 100_000
@@ -76,7 +79,7 @@ enum NormalSyncHandlers {
 
     // MARK: steps inside a session
 
-    /// The reply, or nil when the step answered early through `answer` (`ClientChunks`).
+    /// The reply, or nil when the step answered early through `answer` and went on working.
     static func step(_ method: SyncMethod, _ body: [UInt8], skey: String, context: WorkerContext,
                      answer: ([UInt8]) throws -> Void) throws -> [UInt8]? {
         let sessions = context.sessions
