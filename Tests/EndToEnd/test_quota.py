@@ -99,3 +99,27 @@ def test_quota_settings_are_checked(tmp_path):
                       ({"SYNC_QUOTA_MEGS_nobody": "5"}, "no user named 'nobody'")):
         r = helpers.run_server_expect_exit({"SYNC_USER1": "alice:pa", **env}, tmp_path / "base")
         assert r.returncode == 2 and text in r.stderr, r.stderr
+
+
+def test_media_uploads_in_a_row_count_against_the_quota_between_scans(make_server, clients):
+    """Media uploads are judged against a scan of the folder at most 30 s old, moved by every upload
+    let through since: the second of two uploads that fit only one at a time is refused although
+    no new scan happened in between."""
+    srv = make_server(["alice:pa"], env={"SYNC_QUOTA_MEGS": "1"})
+    a = clients("alice")
+    a.login(srv, "alice")
+    a.upload()
+    a.col.media.write_data("first.bin", os.urandom(MiB * 6 // 10))
+    media_sync(a)
+    assert (srv.base / "alice" / "media" / "first.bin").exists()
+    a.col.media.write_data("second.bin", os.urandom(MiB * 6 // 10))
+    with pytest.raises(Exception) as err:
+        media_sync(a)
+    assert "quota" in str(err.value), str(err.value)
+    assert not (srv.base / "alice" / "media" / "second.bin").exists()
+    # Deleting the first makes room, also without a new scan.
+    a.col.media.trash_files(["first.bin"])
+    media_sync(a)
+    assert not (srv.base / "alice" / "media" / "first.bin").exists()
+    media_sync(a)
+    assert (srv.base / "alice" / "media" / "second.bin").exists()

@@ -15,6 +15,8 @@ final class WorkerContext: Sendable {
     let sessions: SyncSessions
     let media: MediaService
     let counters = Mutex(WorkerStats())
+    /// What the quota judges media uploads by (`Quota.Estimate`).
+    let diskUse = Mutex<Quota.Estimate?>(nil)
     let heap: HeapRelease
 
     init(hello: WorkerHello, log: Log) {
