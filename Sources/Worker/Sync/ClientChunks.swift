@@ -8,8 +8,8 @@ import Storage
 /// the client prepares its next chunk. Storing then overlaps the client's own work instead of
 /// following it (a 10,000-note push is 120 such round trips). A problem found only while storing
 /// (a note whose notetype is missing or has another field count) rolls the session back, and its
-/// next step fails with 400 and the reason: the client aborts the sync either way, one step later
-/// than with the reference. The last chunk (`done`), and its check for orphaned cards, is stored
+/// next step fails with 400 and the reason (a server fault: 500 with an error id, the detail in the
+/// log): the client aborts the sync either way, one step later than with the reference. The last chunk (`done`), and its check for orphaned cards, is stored
 /// before it is answered.
 enum ClientChunks {
     /// More objects than this in one client chunk is refused (official clients send ≤ 252).
@@ -68,8 +68,13 @@ enum ClientChunks {
             try Self.store(chunk, store, session, sessions)
         } catch {
             store.rollback()
-            let reason = "applyChunk could not be stored: \(error)"
-            sessions.updateLocked { $0.rollbackReason = reason }
+            // The client's data at fault: its reason is told (400); a server fault stays in the
+            // log and the next step answers 500 with an error id.
+            let refusal = HTTPError.refusal("applyChunk", error)
+            sessions.updateLocked {
+                $0.rollbackReason = "an earlier chunk could not be stored: \(refusal?.reason ?? "\(error)")"
+                $0.rollbackIsFault = refusal == nil
+            }
             log.warn("sync step failed after its answer", ["method": "applyChunk", "problem": .string("\(error)")])
         }
     }

@@ -89,7 +89,9 @@ enum NormalSyncHandlers {
             let session = try sessions.requireLocked(collection, skey: skey, now: WallClock.monotonic(), log: context.log)
             let store = SyncStore(collection)
             do {
-                if let reason = session.rollbackReason { throw SyncDataError(reason) }
+                if let reason = session.rollbackReason {
+                    throw session.rollbackIsFault ? InternalError(reason) as Error : SyncDataError(reason)
+                }
                 if method != .chunk { ServerChunks.discardPrepared(sessions) }
                 let out: [UInt8]
                 switch method {

@@ -28,6 +28,8 @@ final class SyncSessions: Sendable {
         /// reference) or a client chunk that could not be stored after it was answered
         /// (`ClientChunks`): the next step of this session fails (400) with this reason.
         var rollbackReason: String?
+        /// The rollback came from a server fault: the next step answers 500, not 400.
+        var rollbackIsFault = false
     }
 
     /// An abandoned session is rolled back after this much inactivity (checked on the next request).
