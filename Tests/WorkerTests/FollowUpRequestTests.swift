@@ -48,7 +48,7 @@ final class FollowUpRequestTests: XCTestCase {
         var pair: [Int32] = [0, 0]
         XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair), 0)
         defer { close(pair[0]); close(pair[1]) }
-        let rule = FollowUpRequest(hostKey: key, addressHeader: nil, routedHead: [])
+        var rule = FollowUpRequest(hostKey: key, addressHeader: nil, routedHead: [])
         let request = head("/sync/meta", key: key)
         XCTAssertEqual(request.withUnsafeBytes { write(pair[1], $0.baseAddress, $0.count) }, request.count)
         XCTAssertTrue(rule.await(fd: pair[0], holdMillis: 2000, giveWay: { false }))
@@ -60,7 +60,7 @@ final class FollowUpRequestTests: XCTestCase {
         var pair: [Int32] = [0, 0]
         XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair), 0)
         defer { close(pair[0]) }
-        let rule = FollowUpRequest(hostKey: key, addressHeader: nil, routedHead: [])
+        var rule = FollowUpRequest(hostKey: key, addressHeader: nil, routedHead: [])
         XCTAssertFalse(rule.await(fd: pair[0], holdMillis: 50, giveWay: { false }), "silence")
         var asked = 0
         XCTAssertFalse(rule.await(fd: pair[0], holdMillis: 60_000, giveWay: { asked += 1; return asked > 2 }))

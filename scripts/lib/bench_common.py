@@ -14,3 +14,13 @@ def alternating(repeat: int, quiet, loaded) -> tuple[list[float], list[float]]:
             loaded_times.append(loaded())
             quiet_times.append(quiet())
     return quiet_times, loaded_times
+
+
+def uploaded_client(helpers, root, srv, user: str):
+    """A real-client profile of `user` that has uploaded a 10-note collection to `srv`."""
+    client = helpers.Client(root / "clients", user)
+    client.login(srv, user)
+    helpers.add_basic_notes(client.col, 10, notetype="Basic")
+    client.required()
+    client.upload()
+    return client

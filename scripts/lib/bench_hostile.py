@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench_common import alternating
+from bench_common import alternating, uploaded_client
 
 
 def raw(helpers, port: int, source: str):
@@ -100,11 +100,7 @@ def main(bin_path: str, repeat: int, e2e: str):
         return n / (time.perf_counter() - t0)
 
     try:
-        bob = helpers.Client(root / "clients", "bob")
-        bob.login(srv, "bob")
-        helpers.add_basic_notes(bob.col, 10, notetype="Basic")
-        bob.required()
-        bob.upload()
+        bob = uploaded_client(helpers, root, srv, "bob")
         quiet, flooded = alternating(repeat, lambda: push_1000(bob), lambda: flooded_push(bob))
         q, f = statistics.median(quiet), statistics.median(flooded)
         rates_quiet, rates_flood = [], []

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import alternating
+from bench_common import alternating, uploaded_client
 
 
 def scrape_forever(e2e: str, port: int, stop, counter):
@@ -61,11 +61,7 @@ def main(bin_path: str, repeat: int, e2e: str):
             p.join()
 
     try:
-        alice = helpers.Client(root / "clients", "alice")
-        alice.login(srv, "alice")
-        helpers.add_basic_notes(alice.col, 10, notetype="Basic")
-        alice.required()
-        alice.upload()
+        alice = uploaded_client(helpers, root, srv, "alice")
         quiet, scraped = alternating(repeat, lambda: push_10k(alice), lambda: scraped_push(alice))
         q, s = statistics.median(quiet), statistics.median(scraped)
         print(f"server: {bin_path}  repeat: {repeat}  scrapes/s during the syncs (median): {statistics.median(rates):.0f}")

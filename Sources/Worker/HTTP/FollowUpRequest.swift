@@ -17,6 +17,8 @@ struct FollowUpRequest {
     /// SYNC_IP_HEADER's header, and its value in the request the front door routed.
     let addressHeader: String?
     let routedAddress: String?
+    /// Where heads are peeked into; allocated once per handover, not per request.
+    private var peeked = [UInt8](repeating: 0, count: FollowUpRequest.peekLimit)
 
     /// Heads larger than this are left to the front door.
     static let peekLimit = 16 * 1024
@@ -44,7 +46,7 @@ struct FollowUpRequest {
 
     /// Waits up to `holdMillis` for the next request on `fd`; true when it has arrived and is
     /// this worker's to serve. `giveWay` is asked every `sliceMillis`.
-    func await(fd: Int32, holdMillis: Int, giveWay: () -> Bool) -> Bool {
+    mutating func await(fd: Int32, holdMillis: Int, giveWay: () -> Bool) -> Bool {
         let deadline = WallClock.monotonic() + Double(holdMillis) / 1000
         while !giveWay() {
             let left = Int((deadline - WallClock.monotonic()) * 1000)
@@ -53,12 +55,11 @@ struct FollowUpRequest {
             let ready = poll(&pfd, 1, Int32(min(left, Self.sliceMillis)))
             if ready == 0 || (ready < 0 && errno == EINTR) { continue }
             guard ready > 0 else { return false }
-            var buffer = [UInt8](repeating: 0, count: Self.peekLimit)
-            let n = recv(fd, &buffer, buffer.count, Int32(MSG_PEEK | MSG_DONTWAIT))
+            let n = peeked.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_PEEK | MSG_DONTWAIT)) }
             guard n > 0 else { return false }
-            let end = buffer.withUnsafeBytes { HTTPHeadParser.headEnd(in: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            let end = peeked.withUnsafeBytes { HTTPHeadParser.headEnd(in: UnsafeRawBufferPointer(rebasing: $0[..<n])) }
             guard let end else { return false }
-            return isOurs(buffer[0..<end])
+            return isOurs(peeked[0..<end])
         }
         return false
     }

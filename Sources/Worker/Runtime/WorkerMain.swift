@@ -229,7 +229,7 @@ final class WorkerLoop: Sendable {
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         // The first request came through the front door; later ones may be served here (see
         // `FollowUpRequest`) until the connection goes back.
-        let followUp = FollowUpRequest(hostKey: context.hostKey, addressHeader: context.addressHeader, routedHead: prefix)
+        var followUp = FollowUpRequest(hostKey: context.hostKey, addressHeader: context.addressHeader, routedHead: prefix)
         let dispatcher = RequestDispatcher(context: context)
         let reader = RequestReader(connection: SocketConnection(fd: fd), prefix: prefix)
         var served = 0
