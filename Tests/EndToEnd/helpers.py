@@ -161,6 +161,8 @@ def server_command(kind: str | None = None) -> list[str]:
     kind = kind or server_kind()
     if kind == "official":
         return [sys.executable, "-m", "anki.syncserver"]
+    if kind == "floor":         # the benchmark's stand-in that does no server work
+        return [sys.executable, str(REPO / "scripts" / "bench-floor-server.py")]
     return [str(ours_bin())]
 
 
