@@ -95,11 +95,11 @@ class ServerFactory:
         self.n = 0
 
     def __call__(self, users, env: dict | None = None, base: Path | None = None,
-                 start: bool = True) -> helpers.Server:
+                 start: bool = True, kind: str | None = None) -> helpers.Server:
         self.n += 1
         d = self.root / f"srv{self.n}"
         d.mkdir(parents=True, exist_ok=True)
-        srv = helpers.Server(base or d / "base", users, env, log_dir=d)
+        srv = helpers.Server(base or d / "base", users, env, kind=kind, log_dir=d)
         self.servers.append(srv)
         return srv.start() if start else srv
 

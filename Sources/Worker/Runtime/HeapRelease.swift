@@ -21,8 +21,9 @@ final class HeapRelease: Sendable {
     private let releasedSinceActivity = Atomic<Bool>(true)
     private let trim: @Sendable () -> Void
 
-    /// `trim` gives the memory back; tests pass their own to count the decisions.
-    init(trim: @escaping @Sendable () -> Void = HeapRelease.returnFreeHeap) {
+    /// `trim` gives the memory back (the worker's also empties its caches first, `WorkerContext`);
+    /// tests pass their own to count the decisions.
+    init(trim: @escaping @Sendable () -> Void) {
         self.trim = trim
     }
 

@@ -75,7 +75,7 @@ enum ServerChunks {
             guard let prepared = s.preparedChunk else { return }
             s.preparedChunk = nil
             s.chunkIds = prepared.first ? nil
-                : (s.chunkIds ?? ChunkableIds(revlog: [], cards: [], notes: [])).returning(prepared.sent)
+                : (s.chunkIds ?? .empty).returning(prepared.sent)
         }
     }
 
@@ -85,7 +85,7 @@ enum ServerChunks {
         let taken = pending.take(limit: maxObjects)
         var rows: [UInt8] = []
         rows.reserveCapacity(min(maxBytes, 256 * 1024))
-        var unsent = ChunkableIds(revlog: [], cards: [], notes: [])
+        var unsent = ChunkableIds.empty
         /// Writes `"key":[rows]`; once the byte budget is spent the remaining ids wait in `unsent`.
         func section(_ key: String, _ ids: [Int64], _ back: WritableKeyPath<ChunkableIds, [Int64]>,
                      _ write: (Int64) throws -> Void) throws {
@@ -120,16 +120,18 @@ enum ServerChunks {
             SyncWire.writeNote(row, into: &rows)
         }
         pending = pending.returning(unsent)
-        let sent = ChunkableIds(revlog: taken.revlog.dropLast(unsent.revlog.count).map { $0 },
-                                cards: taken.cards.dropLast(unsent.cards.count).map { $0 },
-                                notes: taken.notes.dropLast(unsent.notes.count).map { $0 })
-        let done = taken.done && unsent == ChunkableIds(revlog: [], cards: [], notes: [])
+        let sent = ChunkableIds(revlog: Array(taken.revlog.dropLast(unsent.revlog.count)),
+                                cards: Array(taken.cards.dropLast(unsent.cards.count)),
+                                notes: Array(taken.notes.dropLast(unsent.notes.count)))
+        let done = taken.done && unsent == .empty
         return Built(reply: Array((done ? #"{"done":true"# : #"{"done":false"#).utf8) + rows + [UInt8(ascii: "}")],
                      sent: sent, done: done)
     }
 }
 
 extension ChunkableIds {
+    static let empty = ChunkableIds(revlog: [], cards: [], notes: [])
+
     /// These ids with `ids` put back so they are taken next, in their order (`take` pops from the end).
     func returning(_ ids: ChunkableIds) -> ChunkableIds {
         ChunkableIds(revlog: revlog + ids.revlog.reversed(), cards: cards + ids.cards.reversed(),
